@@ -1,0 +1,89 @@
+/* The backbone: where accepted events are written.
+ *
+ * The HTTP layer hands a produce request (one event, or a whole batch) to
+ * ei_backbone_produce and suspends the connection. The backbone writes the
+ * events, fills one delivery per event, and calls the request's done callback
+ * exactly once, from one of its own threads. Only then may the HTTP layer
+ * answer, so a Persisted answer always follows the backbone's confirmation.
+ *
+ * Two implementations sit behind this interface: the embedded log (SQLite,
+ * the default) and Kafka. Neither the HTTP layer nor the codec knows which
+ * one runs.
+ */
+#ifndef EI_BACKBONE_H
+#define EI_BACKBONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ce/event.h"
+
+/* What the backbone can say about one event, as librdkafka's
+ * rd_kafka_msg_status_t does. */
+typedef enum ei_persistence {
+    EI_NOT_PERSISTED = 0,      /* certainly not stored: safe to resend */
+    EI_POSSIBLY_PERSISTED = 1, /* outcome unknown: resending may duplicate */
+    EI_PERSISTED = 2,          /* stored and acknowledged */
+} ei_persistence;
+
+const char *ei_persistence_name(ei_persistence status); /* "Persisted", ... */
+
+typedef struct ei_delivery {
+    ei_persistence status;
+    int64_t time_us;   /* when the backbone stored it, microseconds since the epoch */
+    int64_t offset;    /* position in the topic, -1 if unknown */
+    char error[128];   /* empty on success, else why it was not persisted */
+} ei_delivery;
+
+typedef struct ei_produce ei_produce;
+
+/* Called once per request, from a backbone thread, after every delivery is
+ * filled. The callback must not block; it typically resumes a connection. */
+typedef void (*ei_produce_done_fn)(ei_produce *request);
+
+struct ei_produce {
+    const char *tenant;     /* borrowed */
+    const char *principal;  /* borrowed; NULL when authentication is off */
+    const ei_event *events; /* borrowed until done has run */
+    size_t count;           /* at least 1 */
+    ei_delivery *deliveries; /* caller-allocated, count entries, filled by the backbone */
+    ei_produce_done_fn done;
+    void *opaque;           /* for the caller */
+    ei_produce *next;       /* private to the backbone (queue link) */
+};
+
+typedef enum ei_health {
+    EI_HEALTH_OK,
+    EI_HEALTH_WARN,
+    EI_HEALTH_FAIL,
+} ei_health;
+
+typedef struct ei_backbone ei_backbone;
+
+typedef struct ei_backbone_ops {
+    const char *name;
+    /* Queues the request. Returns EI_OK (done will run) or a negative code
+     * (done will not run), for example EI_ERR_CLOSED during shutdown. */
+    int (*produce)(ei_backbone *backbone, ei_produce *request);
+    ei_health (*health)(ei_backbone *backbone);
+    /* Finishes every queued request (their done callbacks run), then frees. */
+    void (*close)(ei_backbone *backbone);
+} ei_backbone_ops;
+
+struct ei_backbone {
+    const ei_backbone_ops *ops;
+};
+
+static inline int ei_backbone_produce(ei_backbone *backbone, ei_produce *request) {
+    return backbone->ops->produce(backbone, request);
+}
+
+static inline ei_health ei_backbone_health(ei_backbone *backbone) {
+    return backbone->ops->health(backbone);
+}
+
+static inline void ei_backbone_close(ei_backbone *backbone) {
+    backbone->ops->close(backbone);
+}
+
+#endif

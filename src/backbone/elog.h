@@ -1,0 +1,76 @@
+/* The embedded event log: the default backbone, a SQLite database in WAL
+ * mode in the data folder (DIR/events.db), one ordered log per topic.
+ *
+ * One writer thread owns the write connection. Produce requests queue up;
+ * the writer takes everything queued, writes it in one transaction and
+ * commits with synchronous=FULL, then completes every request of that
+ * commit (group commit). A request's events are stored all or none, and
+ * offsets within a topic are contiguous from 0.
+ *
+ * The stored record (table "records"):
+ *
+ *   topic         TEXT     the event type
+ *   offset        INTEGER  0, 1, 2 ... per topic
+ *   append_time   INTEGER  commit time, microseconds since the epoch (UTC)
+ *   tenant        TEXT
+ *   principal     TEXT     NULL when authentication is off
+ *   partition_key TEXT     the partitionkey extension, NULL if absent
+ *   event_id      TEXT     the CloudEvents id
+ *   attributes    TEXT     JSON object of every attribute (NULL: tombstone)
+ *   data          BLOB     the exact data bytes, NULL if the event had none
+ *   PRIMARY KEY (topic, offset)
+ *
+ * Readers open their own connection (ei_elog_reader_*), so reading never
+ * blocks the writer.
+ */
+#ifndef EI_ELOG_H
+#define EI_ELOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backbone/backbone.h"
+
+typedef struct ei_elog_options {
+    const char *data_dir;      /* created if missing */
+    size_t max_commit_events;  /* events per transaction; 0 means 10000 */
+} ei_elog_options;
+
+/* Opens (creating if needed) the log and starts its writer thread.
+ * Returns EI_OK with *backbone set, or a negative code with a message in
+ * err (for example a folder that cannot be created). */
+int ei_elog_open(const ei_elog_options *options, ei_backbone **backbone, char *err,
+                 size_t err_len);
+
+/* A stored record as read back. Strings are NUL-terminated and valid until
+ * the next call on the same reader. */
+typedef struct ei_elog_record {
+    const char *topic;
+    int64_t offset;
+    int64_t append_time_us;
+    const char *tenant;
+    const char *principal;     /* NULL if none */
+    const char *partition_key; /* NULL if none */
+    const char *event_id;
+    const char *attributes;    /* JSON object text; NULL for a tombstone */
+    const char *data;          /* NULL if the event had no data */
+    size_t data_len;
+} ei_elog_record;
+
+typedef struct ei_elog_reader ei_elog_reader;
+
+int ei_elog_reader_open(const char *data_dir, ei_elog_reader **reader, char *err, size_t err_len);
+void ei_elog_reader_close(ei_elog_reader *reader);
+
+/* Calls fn for each topic with its record count, in name order. */
+int ei_elog_reader_topics(ei_elog_reader *reader,
+                          int (*fn)(void *opaque, const char *topic, int64_t count),
+                          void *opaque);
+
+/* Calls fn for up to limit records of topic from offset from on, in offset
+ * order (limit < 0: no limit). fn returning non-zero stops the read. */
+int ei_elog_reader_read(ei_elog_reader *reader, const char *topic, int64_t from, int64_t limit,
+                        int (*fn)(void *opaque, const ei_elog_record *record), void *opaque);
+
+#endif
