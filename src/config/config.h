@@ -1,0 +1,38 @@
+/* Server configuration: one table of options drives command-line parsing,
+ * EVENT_ISSUER_* environment variables, defaults, validation and --help.
+ *
+ * Precedence: a command-line flag wins over the environment, which wins
+ * over the default. */
+#ifndef EI_CONFIG_H
+#define EI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/log.h"
+
+typedef struct ei_config {
+    char *listen;             /* HOST:PORT, [IPv6]:PORT */
+    char *data_dir;           /* embedded log folder */
+    char *base_path;          /* "" or "/prefix" without a trailing slash */
+    ei_log_level log_level;
+    size_t max_event_bytes;   /* one event: binary body or structured object */
+    size_t max_batch_bytes;   /* one batch request body */
+    size_t max_batch_events;  /* events in one batch */
+    size_t threads;           /* HTTP worker threads */
+    size_t connection_limit;  /* open connections at once */
+    size_t connection_timeout; /* seconds of inactivity before a connection is closed */
+} ei_config;
+
+/* Fills config from defaults, the environment and argv (options only; the
+ * caller strips the subcommand). Returns 0, or -1 after printing a message
+ * naming the option to err. A "--help" argument sets *help and returns 0. */
+int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *err);
+
+/* Prints the option table: flag, environment variable, default, meaning. */
+void ei_config_print_help(FILE *out);
+
+void ei_config_free(ei_config *config);
+
+#endif

@@ -1,0 +1,90 @@
+/* Shared between the files of the HTTP layer; not used elsewhere. */
+#ifndef EI_HTTP_INTERNAL_H
+#define EI_HTTP_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backbone/backbone.h"
+#include "ce/event.h"
+#include "config/config.h"
+#include "util/mem.h"
+
+typedef struct ei_request ei_request;
+
+/* A route: method and path pattern, the body limit it accepts and the
+ * handler that runs once the whole body has arrived. Patterns are matched
+ * segment by segment; "{tenantId}" matches one non-empty segment. */
+typedef struct ei_route {
+    const char *method;
+    const char *pattern;
+    size_t (*body_limit)(const ei_config *config); /* NULL: no body expected */
+    enum MHD_Result (*handle)(ei_request *req);
+} ei_route;
+
+typedef enum request_state {
+    REQUEST_READING,   /* headers seen, body arriving */
+    REQUEST_WAITING,   /* connection suspended, backbone working */
+    REQUEST_DELIVERED, /* backbone finished; answer on next callback */
+    REQUEST_ANSWERED,  /* response queued */
+} request_state;
+
+typedef struct ei_server {
+    struct MHD_Daemon *daemon;
+    const ei_config *config; /* borrowed */
+    ei_backbone *backbone;   /* borrowed */
+    unsigned port;
+    atomic_long active_requests; /* contexts created and not yet completed */
+    atomic_bool draining;        /* shutting down: answers close their connection */
+} ei_server;
+
+/* Per-request state, from the first header callback to the completion
+ * notification. Everything the request allocates lives in arena. */
+struct ei_request {
+    ei_server *server;
+    struct MHD_Connection *connection;
+    const ei_route *route; /* NULL when the route is unknown */
+    const char *method;    /* borrowed from libmicrohttpd */
+    char *path;            /* arena copy, for the access log */
+    char *tenant;          /* arena; NULL for routes without a tenant */
+    int64_t started_ns;
+
+    ei_arena arena;
+    ei_buf body;        /* owned */
+    size_t body_limit;
+    bool body_too_large;
+
+    _Atomic request_state state;
+    ei_produce produce;       /* handed to the backbone */
+    ei_event *events;         /* arena */
+    size_t event_count;
+    int status;               /* the status answered, for the access log */
+};
+
+/* Routing (routes.c). */
+const ei_route *ei_http_route_find(const char *method, const char *path, ei_arena *arena,
+                                   char **tenant, const char **allow);
+
+/* Responses (response.c). Each queues the response and returns the result
+ * of MHD_queue_response. */
+enum MHD_Result ei_http_send_json(ei_request *req, int status, ei_buf *body);
+enum MHD_Result ei_http_send_problem(ei_request *req, int status, const char *problem,
+                                     const char *title, const char *detail,
+                                     const ei_ce_violations *violations);
+/* Like ei_http_send_problem, with members (",\"name\":value" JSON text)
+ * appended to the problem object. */
+enum MHD_Result ei_http_send_problem_members(ei_request *req, int status, const char *problem,
+                                             const char *title, const char *detail,
+                                             const ei_buf *members);
+enum MHD_Result ei_http_send_method_not_allowed(ei_request *req, const char *allow);
+
+/* Handlers (produce.c). */
+enum MHD_Result ei_http_handle_produce(ei_request *req);
+enum MHD_Result ei_http_handle_batch(ei_request *req);
+enum MHD_Result ei_http_handle_health(ei_request *req);
+/* Builds the answer once the backbone is done. */
+enum MHD_Result ei_http_answer_deliveries(ei_request *req);
+
+#endif

@@ -1,0 +1,226 @@
+/* The produce handlers: decode and validate the events, hand them to the
+ * backbone, and answer from the deliveries.
+ *
+ * Every event of a request is validated before any is handed over, so an
+ * invalid event in a batch stores nothing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "json/json.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/timefmt.h"
+
+static ei_ce_limits request_limits(const ei_request *req) {
+    const ei_config *config = req->server->config;
+    ei_ce_limits limits = {
+        .max_event_bytes = config->max_event_bytes,
+        .max_batch_events = config->max_batch_events,
+        .max_json_depth = 256,
+    };
+    return limits;
+}
+
+static enum MHD_Result send_violations(ei_request *req, const ei_ce_violations *violations) {
+    int status = ei_ce_violations_status(violations);
+    const char *problem = "invalid-event";
+    const char *title = "Invalid CloudEvent";
+    if (status == 415) {
+        problem = "unsupported-media-type";
+        title = "Unsupported media type";
+    } else if (status == 413) {
+        problem = "payload-too-large";
+        title = "Payload too large";
+    }
+
+    char detail[256];
+    if (violations->count == 1) {
+        snprintf(detail, sizeof(detail), "%s", violations->items[0].detail);
+    } else {
+        snprintf(detail, sizeof(detail), "%zu rules were broken; see errors", violations->count);
+    }
+    return ei_http_send_problem(req, status, problem, title, detail, violations);
+}
+
+static void backbone_done(ei_produce *produce) {
+    ei_request *req = produce->opaque;
+    atomic_store(&req->state, REQUEST_DELIVERED);
+    MHD_resume_connection(req->connection);
+}
+
+/* Suspends the connection and hands the events to the backbone. */
+static enum MHD_Result submit(ei_request *req) {
+    ei_produce *produce = &req->produce;
+    produce->tenant = req->tenant;
+    produce->principal = NULL;
+    produce->events = req->events;
+    produce->count = req->event_count;
+    produce->deliveries = ei_arena_calloc(&req->arena, req->event_count, sizeof(ei_delivery));
+    produce->done = backbone_done;
+    produce->opaque = req;
+
+    /* Suspend first: the done callback may run on another thread before
+     * ei_backbone_produce returns, and it resumes the connection. */
+    atomic_store(&req->state, REQUEST_WAITING);
+    MHD_suspend_connection(req->connection);
+    int rc = ei_backbone_produce(req->server->backbone, produce);
+    if (rc != EI_OK) {
+        MHD_resume_connection(req->connection);
+        ei_log(EI_LOG_WARN, "http", "%s %s: backbone rejected the request: %s", req->method,
+               req->path, ei_rc_message(rc));
+        return ei_http_send_problem(req, 503, "backbone-unavailable", "Backbone unavailable",
+                                    "the event backbone is shutting down or unavailable; retry later",
+                                    NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size) {
+    (void)kind;
+    (void)key_size;
+    ei_ce_binary_add_header(cls, key, value, value_size);
+    return MHD_YES;
+}
+
+/* Decodes the single event of a produce request into req->events[0].
+ * Returns EI_OK or a negative code with violations added. */
+static int decode_single(ei_request *req, const ei_ce_limits *limits, ei_ce_violations *violations) {
+    const char *content_type = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_CONTENT_TYPE);
+    ei_event *ev = req->events;
+
+    switch (ei_media_classify(content_type)) {
+    case EI_MEDIA_CLOUDEVENTS:
+        return ei_ce_parse_structured(&req->arena, req->body.data, req->body.len, limits, ev,
+                                      violations);
+    case EI_MEDIA_CLOUDEVENTS_OTHER:
+        ei_ce_violations_add(violations, -1, NULL, "unsupported-media-type", 415,
+                             "structured mode supports only the JSON event format "
+                             "(application/cloudevents+json), got \"%.64s\"", content_type);
+        return EI_ERR_UNSUPPORTED;
+    case EI_MEDIA_CLOUDEVENTS_BATCH:
+        ei_ce_violations_add(violations, -1, NULL, "unsupported-media-type", 415,
+                             "batches go to the produce/batch route, not to produce");
+        return EI_ERR_UNSUPPORTED;
+    default: {
+        ei_ce_binary binary;
+        ei_ce_binary_init(&binary, &req->arena, violations);
+        MHD_get_connection_values_n(req->connection, MHD_HEADER_KIND, collect_header, &binary);
+        return ei_ce_binary_finish(&binary, content_type, req->body.data, req->body.len, limits, ev);
+    }
+    }
+}
+
+enum MHD_Result ei_http_handle_produce(ei_request *req) {
+    ei_ce_violations violations;
+    ei_ce_violations_init(&violations, &req->arena);
+    ei_ce_limits limits = request_limits(req);
+
+    req->events = ei_arena_calloc(&req->arena, 1, sizeof(ei_event));
+    req->event_count = 1;
+    if (decode_single(req, &limits, &violations) != EI_OK) {
+        req->event_count = 0;
+        return send_violations(req, &violations);
+    }
+    return submit(req);
+}
+
+enum MHD_Result ei_http_handle_batch(ei_request *req) {
+    ei_ce_violations violations;
+    ei_ce_violations_init(&violations, &req->arena);
+    ei_ce_limits limits = request_limits(req);
+    const char *content_type = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_CONTENT_TYPE);
+
+    if (ei_media_classify(content_type) != EI_MEDIA_CLOUDEVENTS_BATCH) {
+        ei_ce_violations_add(&violations, -1, NULL, "unsupported-media-type", 415,
+                             "the batch route accepts application/cloudevents-batch+json, got %s%.64s%s",
+                             content_type ? "\"" : "", content_type ? content_type : "no Content-Type",
+                             content_type ? "\"" : "");
+        return send_violations(req, &violations);
+    }
+    if (ei_ce_parse_batch(&req->arena, req->body.data, req->body.len, &limits, &req->events,
+                          &req->event_count, &violations) != EI_OK) {
+        req->event_count = 0;
+        return send_violations(req, &violations);
+    }
+    if (req->event_count == 0) {
+        ei_buf out = {0};
+        ei_buf_append_str(&out, "[]");
+        return ei_http_send_json(req, 200, &out);
+    }
+    return submit(req);
+}
+
+static void write_result(ei_buf *out, const ei_event *ev, const ei_delivery *delivery) {
+    char time_text[EI_RFC3339_LEN];
+    ei_format_rfc3339_us(delivery->time_us, time_text);
+    ei_buf_append_str(out, "{\"id\":");
+    ei_json_write_string(out, ev->id, strlen(ev->id));
+    ei_buf_printf(out, ",\"time\":\"%s\",\"persistenceStatus\":\"%s\"}", time_text,
+                  ei_persistence_name(delivery->status));
+}
+
+/* Answers a request whose deliveries are not all Persisted: 503 with each
+ * event's status and error, so the client knows what to resend. */
+static enum MHD_Result send_delivery_failure(ei_request *req) {
+    const char *first_error = NULL;
+    ei_buf members = {0};
+
+    ei_buf_append_str(&members, ",\"events\":[");
+    for (size_t i = 0; i < req->event_count; i++) {
+        const ei_delivery *delivery = &req->produce.deliveries[i];
+        if (i > 0) ei_buf_append_char(&members, ',');
+        ei_buf_printf(&members, "{\"index\":%zu,\"id\":", i);
+        ei_json_write_string(&members, req->events[i].id, strlen(req->events[i].id));
+        ei_buf_printf(&members, ",\"persistenceStatus\":\"%s\"",
+                      ei_persistence_name(delivery->status));
+        if (delivery->error[0]) {
+            ei_buf_append_str(&members, ",\"error\":");
+            ei_json_write_string(&members, delivery->error, strlen(delivery->error));
+            if (!first_error) first_error = delivery->error;
+        }
+        ei_buf_append_char(&members, '}');
+    }
+    ei_buf_append_char(&members, ']');
+    if (!first_error) first_error = "no error message";
+
+    ei_log(EI_LOG_ERROR, "http", "%s %s tenant=%s: the backbone did not persist every event: %s",
+           req->method, req->path, req->tenant, first_error);
+    char detail[256];
+    snprintf(detail, sizeof(detail),
+             "the backbone did not confirm every event (%s); see events for what to resend",
+             first_error);
+    enum MHD_Result result = ei_http_send_problem_members(
+        req, 503, "not-persisted", "Events not persisted", detail, &members);
+    ei_buf_free(&members);
+    return result;
+}
+
+enum MHD_Result ei_http_answer_deliveries(ei_request *req) {
+    bool all_persisted = true;
+    for (size_t i = 0; i < req->event_count; i++)
+        if (req->produce.deliveries[i].status != EI_PERSISTED) all_persisted = false;
+    if (!all_persisted) return send_delivery_failure(req);
+
+    bool batch = req->route->handle == ei_http_handle_batch;
+    ei_buf out = {0};
+    ei_buf_reserve(&out, req->event_count * 96);
+    if (batch) ei_buf_append_char(&out, '[');
+    for (size_t i = 0; i < req->event_count; i++) {
+        if (i > 0) ei_buf_append_char(&out, ',');
+        write_result(&out, &req->events[i], &req->produce.deliveries[i]);
+    }
+    if (batch) ei_buf_append_char(&out, ']');
+    return ei_http_send_json(req, 200, &out);
+}
+
+enum MHD_Result ei_http_handle_health(ei_request *req) {
+    ei_health health = ei_backbone_health(req->server->backbone);
+    static const char *const names[] = {"ok", "warn", "fail"};
+    ei_buf out = {0};
+    ei_buf_printf(&out, "{\"status\":\"%s\"}", names[health]);
+    return ei_http_send_json(req, health == EI_HEALTH_FAIL ? 503 : 200, &out);
+}

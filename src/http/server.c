@@ -1,0 +1,276 @@
+/* libmicrohttpd glue: request contexts, body buffering, suspension and the
+ * access log.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * when the headers are in, once per piece of body, once with no more body,
+ * and once more after a suspended connection is resumed. The request state
+ * tells these calls apart. Every call runs on one of the daemon's worker
+ * threads; the backbone's done callback runs on a backbone thread and only
+ * flips the state and resumes the connection. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/internal.h"
+#include "util/log.h"
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Strips the base path; returns NULL when the path is outside it. */
+static const char *route_path(const ei_config *config, const char *url) {
+    size_t base_len = strlen(config->base_path);
+    if (base_len == 0) return url;
+    if (strncmp(url, config->base_path, base_len) != 0) return NULL;
+    if (url[base_len] != '/' && url[base_len] != '\0') return NULL;
+    return url + base_len;
+}
+
+static ei_request *request_create(ei_server *server, struct MHD_Connection *connection,
+                                  const char *url, const char *method) {
+    ei_request *req = ei_xcalloc(1, sizeof(*req));
+    ei_arena_init(&req->arena);
+    req->server = server;
+    req->connection = connection;
+    req->method = method;
+    req->path = ei_arena_strndup(&req->arena, url, strlen(url));
+    req->started_ns = now_ns();
+    atomic_init(&req->state, REQUEST_READING);
+    atomic_fetch_add(&server->active_requests, 1);
+    return req;
+}
+
+static void request_free(ei_request *req) {
+    ei_buf_free(&req->body);
+    ei_arena_free(&req->arena);
+    free(req);
+}
+
+/* The first call: route the request and refuse a declared body that is too
+ * large before any of it is read. Returns MHD_YES to go on reading. */
+static enum MHD_Result begin_request(ei_request *req, const char *url) {
+    const ei_config *config = req->server->config;
+    const char *allow = NULL;
+    const char *path = route_path(config, url);
+
+    /* The health check answers at the root too, for probes that do not know
+     * the base path. */
+    if (!path && strcmp(url, "/healthz") == 0) path = url;
+    if (path) req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant, &allow);
+
+    if (!req->route) {
+        if (allow) return ei_http_send_method_not_allowed(req, allow);
+        return ei_http_send_problem(req, 404, "not-found", "Not found",
+                                    "no route matches this path; see the API documentation", NULL);
+    }
+
+    req->body_limit = req->route->body_limit ? req->route->body_limit(config) : 0;
+    const char *length = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length && req->route->body_limit) {
+        char *end;
+        unsigned long long declared = strtoull(length, &end, 10);
+        if (declared > req->body_limit) {
+            char detail[160];
+            snprintf(detail, sizeof(detail),
+                     "the body has %llu bytes, more than the limit of %zu bytes", declared,
+                     req->body_limit);
+            return ei_http_send_problem(req, 413, "payload-too-large", "Payload too large", detail,
+                                        NULL);
+        }
+        ei_buf_reserve(&req->body, (size_t)declared);
+    }
+    return MHD_YES;
+}
+
+/* Takes one piece of body. A body without Content-Length (chunked) that
+ * passes the limit is counted but no longer stored, and answered with 413
+ * once it ends. */
+static void take_body(ei_request *req, const char *data, size_t size) {
+    if (req->body_too_large) return;
+    if (req->body.len + size > req->body_limit) {
+        req->body_too_large = true;
+        ei_buf_free(&req->body);
+        return;
+    }
+    ei_buf_append(&req->body, data, size);
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
+                                      const char *url, const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+    (void)version;
+    ei_server *server = cls;
+    ei_request *req = *con_cls;
+
+    if (!req) {
+        req = request_create(server, connection, url, method);
+        *con_cls = req;
+        return begin_request(req, url);
+    }
+
+    switch (atomic_load(&req->state)) {
+    case REQUEST_READING:
+        if (*upload_data_size > 0) {
+            if (req->route->body_limit) take_body(req, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if (req->body_too_large) {
+            char detail[128];
+            snprintf(detail, sizeof(detail), "the body is larger than the limit of %zu bytes",
+                     req->body_limit);
+            return ei_http_send_problem(req, 413, "payload-too-large", "Payload too large", detail,
+                                        NULL);
+        }
+        return req->route->handle(req);
+    case REQUEST_DELIVERED:
+        return ei_http_answer_deliveries(req);
+    case REQUEST_WAITING:
+    case REQUEST_ANSWERED:
+        /* Nothing to do until the backbone resumes the connection. */
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+static void request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                              enum MHD_RequestTerminationCode code) {
+    (void)connection;
+    ei_server *server = cls;
+    ei_request *req = *con_cls;
+    if (!req) return;
+    *con_cls = NULL;
+
+    double duration_ms = (double)(now_ns() - req->started_ns) / 1e6;
+    if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        ei_log(EI_LOG_INFO, "http", "%s %s tenant=%s status=%d events=%zu duration_ms=%.3f",
+               req->method, req->path, req->tenant ? req->tenant : "-", req->status,
+               req->event_count, duration_ms);
+    } else {
+        ei_log(EI_LOG_WARN, "http",
+               "%s %s tenant=%s status=%d events=%zu duration_ms=%.3f: connection closed before "
+               "the response was sent (code %d)",
+               req->method, req->path, req->tenant ? req->tenant : "-", req->status,
+               req->event_count, duration_ms, (int)code);
+    }
+
+    /* A suspended request cannot complete before its done callback has run,
+     * because libmicrohttpd does not close suspended connections. */
+    request_free(req);
+    atomic_fetch_sub(&server->active_requests, 1);
+}
+
+static void log_daemon_message(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char message[512];
+    vsnprintf(message, sizeof(message), fmt, ap);
+    size_t len = strlen(message);
+    while (len > 0 && message[len - 1] == '\n') message[--len] = '\0';
+    ei_log(EI_LOG_WARN, "http", "libmicrohttpd: %s", message);
+}
+
+/* Splits HOST:PORT or [IPv6]:PORT and resolves it to one socket address. */
+static int resolve_listen(const char *listen, struct sockaddr_storage *addr, char *err,
+                          size_t err_len) {
+    char host[256];
+    const char *port;
+    const char *colon = strrchr(listen, ':');
+
+    if (!colon || colon == listen) {
+        snprintf(err, err_len, "invalid --listen \"%s\": expected HOST:PORT", listen);
+        return -1;
+    }
+    size_t host_len = (size_t)(colon - listen);
+    if (listen[0] == '[' && host_len >= 2 && listen[host_len - 1] == ']') {
+        listen++;
+        host_len -= 2;
+    }
+    if (host_len >= sizeof(host)) host_len = sizeof(host) - 1;
+    memcpy(host, listen, host_len);
+    host[host_len] = '\0';
+    port = colon + 1;
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo(host, port, &hints, &found);
+    if (rc != 0) {
+        snprintf(err, err_len, "invalid --listen \"%s\": %s", listen, gai_strerror(rc));
+        return -1;
+    }
+    memset(addr, 0, sizeof(*addr));
+    memcpy(addr, found->ai_addr, found->ai_addrlen);
+    freeaddrinfo(found);
+    return 0;
+}
+
+ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, char *err,
+                           size_t err_len) {
+    struct sockaddr_storage addr;
+    if (resolve_listen(config->listen, &addr, err, err_len) != 0) return NULL;
+
+    ei_server *server = ei_xcalloc(1, sizeof(*server));
+    server->config = config;
+    server->backbone = backbone;
+    atomic_init(&server->active_requests, 0);
+    atomic_init(&server->draining, false);
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+
+    server->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, access_handler, server,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
+        MHD_OPTION_EXTERNAL_LOGGER, log_daemon_message, NULL,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_END);
+    if (!server->daemon) {
+        snprintf(err, err_len, "cannot listen on %s: the address is in use or not available",
+                 config->listen);
+        free(server);
+        return NULL;
+    }
+
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : 0;
+    return server;
+}
+
+unsigned ei_server_port(const ei_server *server) {
+    return server->port;
+}
+
+void ei_server_quiesce(ei_server *server) {
+    atomic_store(&server->draining, true);
+    MHD_socket fd = MHD_quiesce_daemon(server->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+bool ei_server_wait_idle(ei_server *server, unsigned timeout_ms) {
+    for (unsigned waited = 0; atomic_load(&server->active_requests) > 0; waited += 10) {
+        if (waited >= timeout_ms) return false;
+        usleep(10 * 1000);
+    }
+    return true;
+}
+
+void ei_server_stop(ei_server *server) {
+    MHD_stop_daemon(server->daemon);
+    free(server);
+}
