@@ -9,7 +9,7 @@
 # Every build uses -Wall -Wextra -Werror; the sanitizer build lives in build/asan.
 
 CC      ?= cc
-PKGS    := libmicrohttpd sqlite3
+PKGS    := libmicrohttpd sqlite3 libcrypto
 CSTD    := -std=c17 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
            -Wshadow -Wvla -Wpointer-arith

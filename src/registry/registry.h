@@ -1,0 +1,102 @@
+/* The registry: who may produce what.
+ *
+ * A tenant is an organisation; a principal is a service account of one
+ * tenant and holds API keys; a policy grants a principal an action
+ * ("produce", "tombstone") on event types matching a pattern. A pattern is
+ * an exact type, a prefix ending in ".*" ("cloud.open.*" matches
+ * "cloud.open.x.v1" but not "cloud.open"), or "*" for every type.
+ *
+ * Storage: DIR/registry.db, a SQLite database beside the event log, written
+ * by the administration commands (also while a server runs) and read by the
+ * server into an in-memory snapshot. A background thread of the server
+ * checks for changes every 250 ms and swaps in a new snapshot, so a revoked
+ * key or disabled tenant stops working within a second.
+ *
+ * API keys have the form "eik_" KEYID "_" SECRET: KEYID is 16 hex digits
+ * (public: it names the key in lists, logs and revocation), SECRET is 32
+ * random bytes from the operating system's CSPRNG in unpadded base64url.
+ * Only SHA-256(SECRET) is stored; a fast hash suffices because the secret
+ * has 256 bits of entropy. Verification finds the key by KEYID and compares
+ * hashes in constant time; an unknown KEYID is compared against a dummy
+ * hash, so timing does not reveal whether a key exists.
+ */
+#ifndef EI_REGISTRY_H
+#define EI_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Actions a policy can grant. */
+typedef enum ei_action {
+    EI_ACTION_PRODUCE = 0,
+    EI_ACTION_TOMBSTONE = 1,
+} ei_action;
+
+/* Returns "produce" or "tombstone"; ei_action_parse returns -1 if unknown. */
+const char *ei_action_name(ei_action action);
+int ei_action_parse(const char *name, ei_action *action);
+
+typedef struct ei_registry ei_registry;
+
+/* Opens DIR/registry.db, creating it (and DIR) if missing, loads the first
+ * snapshot and, if watch is true, starts the thread that reloads it on
+ * change. Returns 0 or a negative code with a message in err. */
+int ei_registry_open(const char *data_dir, bool watch, ei_registry **registry, char *err,
+                     size_t err_len);
+void ei_registry_close(ei_registry *registry);
+
+/* Forces a reload now (tests and SIGHUP use it). */
+int ei_registry_reload(ei_registry *registry);
+
+/* The outcome of authenticating one request. */
+typedef enum ei_auth_status {
+    EI_AUTH_OK,
+    EI_AUTH_MISSING_KEY,    /* 401: no key header */
+    EI_AUTH_INVALID_KEY,    /* 401: malformed, unknown or revoked key */
+    EI_AUTH_WRONG_TENANT,   /* 403: key of another tenant, or unknown tenant */
+    EI_AUTH_DISABLED,       /* 403: tenant or principal disabled */
+} ei_auth_status;
+
+/* An authenticated caller. The strings are copied into the struct so they
+ * stay valid after the snapshot changes. */
+typedef struct ei_principal_ref {
+    char tenant[129];
+    char principal[129];
+    char key_id[17];
+    uint64_t snapshot_version; /* the snapshot that authorised it */
+} ei_principal_ref;
+
+/* Authenticates key (NULL when the header is absent) for tenant (the path's
+ * tenant id). Thread-safe; takes no lock that a reload holds for long. */
+ei_auth_status ei_registry_authenticate(ei_registry *registry, const char *tenant,
+                                        const char *key, ei_principal_ref *who);
+
+/* Returns true if who may take action on events of type event_type, under
+ * the current snapshot. Thread-safe. */
+bool ei_registry_authorize(ei_registry *registry, const ei_principal_ref *who, ei_action action,
+                           const char *event_type);
+
+/* Administration, used by the command line (src/cli/admin_cmd.c). Each
+ * returns 0, or a negative code with a message for people in err. */
+int ei_registry_tenant_create(ei_registry *registry, const char *tenant, char *err, size_t err_len);
+int ei_registry_tenant_set_enabled(ei_registry *registry, const char *tenant, bool enabled,
+                                   char *err, size_t err_len);
+int ei_registry_principal_create(ei_registry *registry, const char *tenant, const char *principal,
+                                 char *err, size_t err_len);
+int ei_registry_principal_set_enabled(ei_registry *registry, const char *tenant,
+                                      const char *principal, bool enabled, char *err,
+                                      size_t err_len);
+/* Creates a key; writes the full key (shown once) into key_out, which must
+ * hold EI_KEY_MAX bytes, and its id into key_id_out (17 bytes). */
+#define EI_KEY_MAX 80
+int ei_registry_key_create(ei_registry *registry, const char *tenant, const char *principal,
+                           char *key_out, char *key_id_out, char *err, size_t err_len);
+int ei_registry_key_revoke(ei_registry *registry, const char *tenant, const char *principal,
+                           const char *key_id, char *err, size_t err_len);
+int ei_registry_policy_grant(ei_registry *registry, const char *tenant, const char *principal,
+                             ei_action action, const char *pattern, char *err, size_t err_len);
+int ei_registry_policy_revoke(ei_registry *registry, const char *tenant, const char *principal,
+                              ei_action action, const char *pattern, char *err, size_t err_len);
+
+#endif
