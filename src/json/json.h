@@ -92,11 +92,13 @@ long ei_json_object_get(const ei_json_doc *doc, size_t obj, const char *name);
 
 /* Decodes the string node at index into text (UTF-8, escapes resolved,
  * NUL-terminated, allocated from arena). *len gets the length in bytes,
- * which differs from strlen when the string contains U+0000. */
+ * which differs from strlen when the string contains U+0000. Returns NULL
+ * (and *len = 0) if the node is not a string. */
 char *ei_json_string_decode(const ei_json_doc *doc, size_t index, ei_arena *arena, size_t *len);
 
 /* Appends s (len bytes of valid UTF-8) as a JSON string literal with quotes,
- * escaping '"', '\\' and control characters. */
+ * escaping '"', '\\' and control characters. A byte that is not part of valid
+ * UTF-8 is written as \ufffd, so the output is always valid JSON. */
 void ei_json_write_string(ei_buf *out, const char *s, size_t len);
 
 /* Returns true if len bytes of s are valid UTF-8 (no overlong forms, no
