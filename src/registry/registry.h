@@ -27,6 +27,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/mem.h"
+
+/* Limits of names and patterns. Tenant ids and principal names are 1 to 128
+ * characters of A-Z a-z 0-9 . _ ~ - (the characters a tenant id may have in
+ * a URL path); a pattern is at most 255 printable ASCII characters. */
+#define EI_NAME_MAX 128
+#define EI_PATTERN_MAX 255
+#define EI_KEY_ID_LEN 16
+
 /* Actions a policy can grant. */
 typedef enum ei_action {
     EI_ACTION_PRODUCE = 0,
@@ -68,7 +77,13 @@ typedef struct ei_principal_ref {
 } ei_principal_ref;
 
 /* Authenticates key (NULL when the header is absent) for tenant (the path's
- * tenant id). Thread-safe; takes no lock that a reload holds for long. */
+ * tenant id). Checks run in this order, so a caller without a valid key
+ * learns nothing about tenants: the key's form, its id and secret (an
+ * unknown or revoked key is INVALID_KEY), its tenant, then whether tenant
+ * and principal are enabled. who is filled whenever the key is valid (OK,
+ * WRONG_TENANT, DISABLED), so a log line can name the caller, and zeroed
+ * otherwise. Thread-safe; takes no lock that a reload holds for long, and
+ * neither allocates nor queries the database. */
 ei_auth_status ei_registry_authenticate(ei_registry *registry, const char *tenant,
                                         const char *key, ei_principal_ref *who);
 
@@ -98,5 +113,81 @@ int ei_registry_policy_grant(ei_registry *registry, const char *tenant, const ch
                              ei_action action, const char *pattern, char *err, size_t err_len);
 int ei_registry_policy_revoke(ei_registry *registry, const char *tenant, const char *principal,
                               ei_action action, const char *pattern, char *err, size_t err_len);
+
+/* Deletes a tenant with its principals, keys and policies, or a principal
+ * with its keys and policies. */
+int ei_registry_tenant_delete(ei_registry *registry, const char *tenant, char *err, size_t err_len);
+int ei_registry_principal_delete(ei_registry *registry, const char *tenant, const char *principal,
+                                 char *err, size_t err_len);
+
+/* Syntax checks, also applied by the functions above. label names the
+ * value in the message ("tenant id", "principal name"). Each returns 0, or
+ * EI_ERR_INVALID with a message that quotes the value (except for key ids,
+ * which people sometimes confuse with whole keys). */
+int ei_registry_check_name(const char *label, const char *name, char *err, size_t err_len);
+int ei_registry_check_pattern(const char *pattern, char *err, size_t err_len);
+int ei_registry_check_key_id(const char *key_id, char *err, size_t err_len);
+
+/* Writes a value taken from input into out for a message, quoted, with
+ * bytes outside printable ASCII written as \xNN. The value is cut after 64
+ * bytes, or after the key id if it looks like an API key, so a key
+ * given in the wrong place does not show its secret. 300 bytes of out are
+ * enough. */
+void ei_registry_quote(const char *value, char *out, size_t out_len);
+
+/* Listings, read from the database (not the snapshot). Each fills *items with
+ * an array the caller frees with free(), sorted by principal and then by
+ * name, key id or action and pattern. A NULL principal
+ * lists those of every principal of the tenant; an unknown tenant or
+ * principal is EI_ERR_NOT_FOUND. Times are microseconds since the epoch. */
+typedef struct ei_tenant_info {
+    char id[EI_NAME_MAX + 1];
+    bool enabled;
+    int64_t created_us;
+} ei_tenant_info;
+
+typedef struct ei_principal_info {
+    char tenant[EI_NAME_MAX + 1];
+    char name[EI_NAME_MAX + 1];
+    bool enabled;
+    int64_t created_us;
+} ei_principal_info;
+
+typedef struct ei_key_info {
+    char key_id[EI_KEY_ID_LEN + 1];
+    char tenant[EI_NAME_MAX + 1];
+    char principal[EI_NAME_MAX + 1];
+    char sha256_hex[65]; /* SHA-256 of the secret, lowercase hex */
+    int64_t created_us;
+    int64_t revoked_us; /* 0 while the key is valid */
+} ei_key_info;
+
+typedef struct ei_policy_info {
+    char tenant[EI_NAME_MAX + 1];
+    char principal[EI_NAME_MAX + 1];
+    ei_action action;
+    char pattern[EI_PATTERN_MAX + 1];
+} ei_policy_info;
+
+int ei_registry_tenant_list(ei_registry *registry, ei_tenant_info **items, size_t *count,
+                            char *err, size_t err_len);
+int ei_registry_principal_list(ei_registry *registry, const char *tenant,
+                               ei_principal_info **items, size_t *count, char *err,
+                               size_t err_len);
+int ei_registry_key_list(ei_registry *registry, const char *tenant, const char *principal,
+                         ei_key_info **items, size_t *count, char *err, size_t err_len);
+int ei_registry_policy_list(ei_registry *registry, const char *tenant, const char *principal,
+                            ei_policy_info **items, size_t *count, char *err, size_t err_len);
+
+/* Makes the registry match the declarative JSON document text (format in
+ * docs/access.md): creates, enables, disables and deletes tenants and
+ * principals, grants and revokes policies, adds keys by id and SHA-256 and
+ * revokes keys the document does not list. The whole document is checked
+ * before anything changes, and all changes commit in one transaction; with
+ * dry_run nothing is committed. Appends one line per change to changes and
+ * sets *change_count. On failure err names the JSON path of the first
+ * problem and the registry is unchanged. */
+int ei_registry_apply(ei_registry *registry, const char *text, size_t len, bool dry_run,
+                      ei_buf *changes, size_t *change_count, char *err, size_t err_len);
 
 #endif
