@@ -6,9 +6,12 @@
 #include <string.h>
 
 #include "backbone/elog.h"
+#include "cli/admin.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "registry/registry.h"
+#include "util/error.h"
 #include "util/log.h"
 
 /* How long SIGTERM waits for requests under way before it closes them. */
@@ -22,8 +25,13 @@ static void print_usage(FILE *out) {
             "  serve        run the HTTP server on the embedded event log\n"
             "  log topics   list the topics of the embedded log with their event counts\n"
             "  log read     print the events of one topic as JSON lines\n"
+            "  tenant       create, list, disable, enable or delete tenants\n"
+            "  principal    create, list, disable, enable or delete principals of a tenant\n"
+            "  key          create, list or revoke the API keys of a principal\n"
+            "  policy       grant, revoke or list what a principal may produce\n"
+            "  apply FILE   make the registry match a declarative JSON file\n"
             "\n"
-            "Run `event-issuer serve --help` or `event-issuer log --help` for the options.\n");
+            "Run `event-issuer COMMAND --help` for the options of a command.\n");
 }
 
 /* Blocks until SIGTERM or SIGINT arrives. The signals are blocked in every
@@ -34,11 +42,55 @@ static int wait_for_signal(const sigset_t *signals) {
     return signal_number;
 }
 
+/* Creates tenant "demo" with principal "demo", allowed to produce and
+ * tombstone every type, when the registry has no tenant yet, and prints its
+ * key once on standard output (never to the log). */
+static int create_demo_tenant(ei_registry *registry) {
+    ei_tenant_info *tenants = NULL;
+    size_t count = 0;
+    char err[256];
+    char key[EI_KEY_MAX];
+    char key_id[EI_KEY_ID_LEN + 1];
+
+    if (ei_registry_tenant_list(registry, &tenants, &count, err, sizeof(err)) != EI_OK) goto fail;
+    free(tenants);
+    if (count > 0) {
+        ei_log(EI_LOG_INFO, "main", "--demo: the registry already has tenants; nothing created");
+        return 0;
+    }
+    if (ei_registry_tenant_create(registry, "demo", err, sizeof(err)) != EI_OK ||
+        ei_registry_principal_create(registry, "demo", "demo", err, sizeof(err)) != EI_OK ||
+        ei_registry_policy_grant(registry, "demo", "demo", EI_ACTION_PRODUCE, "*", err,
+                                 sizeof(err)) != EI_OK ||
+        ei_registry_policy_grant(registry, "demo", "demo", EI_ACTION_TOMBSTONE, "*", err,
+                                 sizeof(err)) != EI_OK ||
+        ei_registry_key_create(registry, "demo", "demo", key, key_id, err, sizeof(err)) != EI_OK)
+        goto fail;
+    ei_registry_reload(registry);
+    printf("Created tenant \"demo\", principal \"demo\", allowed to produce every event type.\n"
+           "Its API key, shown only now (send it in the Ocp-Apim-Subscription-Key header):\n"
+           "%s\n", key);
+    fflush(stdout);
+    return 0;
+
+fail:
+    ei_log(EI_LOG_ERROR, "main", "--demo: cannot create the demo tenant: %s", err);
+    return -1;
+}
+
+static void warn_insecure(void) {
+    for (int i = 0; i < 3; i++)
+        ei_log(EI_LOG_WARN, "main",
+               "!!! AUTHENTICATION IS OFF (--insecure-no-auth): anyone who reaches this port can "
+               "produce any event for any tenant. Use this only for local development. !!!");
+}
+
 static int serve(int argc, char **argv) {
     ei_config config;
     bool help = false;
     int status = 1;
     ei_backbone *backbone = NULL;
+    ei_registry *registry = NULL;
     ei_server *server = NULL;
     char err[512];
 
@@ -66,7 +118,16 @@ static int serve(int argc, char **argv) {
         ei_log(EI_LOG_ERROR, "main", "cannot open the event log: %s", err);
         goto out;
     }
-    server = ei_server_start(&config, backbone, err, sizeof(err));
+    if (config.insecure_no_auth) {
+        warn_insecure();
+    } else {
+        if (ei_registry_open(config.data_dir, true, &registry, err, sizeof(err)) != EI_OK) {
+            ei_log(EI_LOG_ERROR, "main", "cannot open the registry: %s", err);
+            goto out;
+        }
+        if (config.demo && create_demo_tenant(registry) != 0) goto out;
+    }
+    server = ei_server_start(&config, backbone, registry, err, sizeof(err));
     if (!server) {
         ei_log(EI_LOG_ERROR, "main", "%s", err);
         goto out;
@@ -96,18 +157,27 @@ static int serve(int argc, char **argv) {
 out:
     if (server) ei_server_stop(server);
     if (backbone) ei_backbone_close(backbone);
+    if (registry) ei_registry_close(registry);
     if (status == 0) ei_log(EI_LOG_INFO, "main", "stopped");
     ei_config_free(&config);
     return status;
 }
 
 int main(int argc, char **argv) {
+    /* Prints the options table that the README embeds; a test compares them. */
+    if (argc == 3 && strcmp(argv[1], "serve") == 0 && strcmp(argv[2], "--help-markdown") == 0) {
+        ei_config_print_markdown(stdout);
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         print_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "log") == 0) return ei_cli_log(argc - 1, argv + 1);
+    static const char *const admin_commands[] = {"tenant", "principal", "key", "policy", "apply"};
+    for (size_t i = 0; i < sizeof(admin_commands) / sizeof(admin_commands[0]); i++)
+        if (strcmp(argv[1], admin_commands[i]) == 0) return ei_cli_admin(argc - 1, argv + 1);
 
     fprintf(stderr, "event-issuer: unknown command \"%s\"\n\n", argv[1]);
     print_usage(stderr);

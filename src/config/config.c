@@ -15,6 +15,7 @@ typedef enum option_type {
     OPTION_SIZE,   /* bytes; accepts K, M and G suffixes (powers of 1024) */
     OPTION_COUNT,  /* plain non-negative integer */
     OPTION_LEVEL,  /* log level name */
+    OPTION_FLAG,   /* boolean: "--name" alone sets it; values true/false/1/0 */
 } option_type;
 
 typedef struct option {
@@ -48,6 +49,13 @@ static const option options[] = {
      "open connections at once; further ones are refused"},
     {"connection-timeout", OPTION_COUNT, FIELD(connection_timeout), "60", 1, 86400,
      "seconds a connection may stay idle or stalled before it is closed"},
+    {"auth-header", OPTION_STRING, FIELD(auth_header), "Ocp-Apim-Subscription-Key", 0, 0,
+     "request header that carries the API key"},
+    {"insecure-no-auth", OPTION_FLAG, FIELD(insecure_no_auth), "false", 0, 0,
+     "development only: accept requests without an API key, as principal \"anonymous\""},
+    {"demo", OPTION_FLAG, FIELD(demo), "false", 0, 0,
+     "if the registry has no tenant, create tenant \"demo\" allowed to produce every type "
+     "and print its API key once"},
 };
 
 #define OPTION_COUNT_ALL (sizeof(options) / sizeof(options[0]))
@@ -87,6 +95,17 @@ static int set_option(ei_config *config, const option *opt, const char *value, c
         if (ei_log_level_parse(value, (ei_log_level *)field) == 0) return 0;
         fprintf(err, "event-issuer: invalid %s \"%s\": expected error, warn, info or debug\n",
                 origin, value);
+        return -1;
+    case OPTION_FLAG:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+            *(bool *)field = true;
+            return 0;
+        }
+        if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+            *(bool *)field = false;
+            return 0;
+        }
+        fprintf(err, "event-issuer: invalid %s \"%s\": expected true or false\n", origin, value);
         return -1;
     case OPTION_SIZE:
     case OPTION_COUNT:
@@ -158,6 +177,7 @@ int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *e
             return -1;
         }
         const char *value = equals ? equals + 1 : NULL;
+        if (!value && opt->type == OPTION_FLAG) value = "true";
         if (!value) {
             if (i + 1 >= argc) {
                 fprintf(err, "event-issuer: option --%s requires a value\n", opt->name);
@@ -187,6 +207,19 @@ void ei_config_print_help(FILE *out) {
         env_name(&options[i], name, sizeof(name));
         fprintf(out, "  --%-20s %s\n  %-22s %s (default: %s)\n", options[i].name, name, "",
                 options[i].help, options[i].default_value[0] ? options[i].default_value : "none");
+    }
+}
+
+void ei_config_print_markdown(FILE *out) {
+    fprintf(out, "| flag | environment variable | default | meaning |\n");
+    fprintf(out, "|---|---|---|---|\n");
+    for (size_t i = 0; i < OPTION_COUNT_ALL; i++) {
+        char name[64];
+        env_name(&options[i], name, sizeof(name));
+        fprintf(out, "| `--%s` | `%s` | %s%s%s | %s |\n", options[i].name, name,
+                options[i].default_value[0] ? "`" : "",
+                options[i].default_value[0] ? options[i].default_value : "none",
+                options[i].default_value[0] ? "`" : "", options[i].help);
     }
 }
 

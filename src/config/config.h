@@ -23,6 +23,9 @@ typedef struct ei_config {
     size_t threads;           /* HTTP worker threads */
     size_t connection_limit;  /* open connections at once */
     size_t connection_timeout; /* seconds of inactivity before a connection is closed */
+    char *auth_header;        /* header carrying the API key */
+    bool insecure_no_auth;    /* development only: accept every request unauthenticated */
+    bool demo;                /* on an empty registry, create a demo tenant and print its key */
 } ei_config;
 
 /* Fills config from defaults, the environment and argv (options only; the
@@ -32,6 +35,9 @@ int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *e
 
 /* Prints the option table: flag, environment variable, default, meaning. */
 void ei_config_print_help(FILE *out);
+
+/* Prints the same table in Markdown, as the README shows it. */
+void ei_config_print_markdown(FILE *out);
 
 void ei_config_free(ei_config *config);
 

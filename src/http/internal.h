@@ -10,6 +10,7 @@
 #include "backbone/backbone.h"
 #include "ce/event.h"
 #include "config/config.h"
+#include "registry/registry.h"
 #include "util/mem.h"
 
 typedef struct ei_request ei_request;
@@ -21,6 +22,7 @@ typedef struct ei_route {
     const char *method;
     const char *pattern;
     size_t (*body_limit)(const ei_config *config); /* NULL: no body expected */
+    int action; /* ei_action the caller needs, or -1 for open routes */
     enum MHD_Result (*handle)(ei_request *req);
 } ei_route;
 
@@ -35,6 +37,7 @@ typedef struct ei_server {
     struct MHD_Daemon *daemon;
     const ei_config *config; /* borrowed */
     ei_backbone *backbone;   /* borrowed */
+    ei_registry *registry;   /* borrowed; NULL when authentication is off */
     unsigned port;
     atomic_long active_requests; /* contexts created and not yet completed */
     atomic_bool draining;        /* shutting down: answers close their connection */
@@ -49,6 +52,7 @@ struct ei_request {
     const char *method;    /* borrowed from libmicrohttpd */
     char *path;            /* arena copy, for the access log */
     char *tenant;          /* arena; NULL for routes without a tenant */
+    ei_principal_ref who;  /* the authenticated caller, for routes with an action */
     int64_t started_ns;
 
     ei_arena arena;
@@ -79,6 +83,18 @@ enum MHD_Result ei_http_send_problem_members(ei_request *req, int status, const 
                                              const char *title, const char *detail,
                                              const ei_buf *members);
 enum MHD_Result ei_http_send_method_not_allowed(ei_request *req, const char *allow);
+/* 401 with a WWW-Authenticate challenge naming the key header. */
+enum MHD_Result ei_http_send_unauthorized(ei_request *req, const char *detail);
+
+/* Authentication (auth.c): checks the API key against the path's tenant.
+ * Returns MHD_YES with req->who filled, or the result of queueing a 401 or
+ * 403 problem (req->state is then REQUEST_ANSWERED). */
+enum MHD_Result ei_http_authenticate(ei_request *req);
+
+/* Checks that the caller may take the route's action on every event type.
+ * Returns true, or false after queueing a 403 that names every forbidden
+ * event (its index in a batch) and type. */
+bool ei_http_authorize_events(ei_request *req, enum MHD_Result *result);
 
 /* Handlers (produce.c). */
 enum MHD_Result ei_http_handle_produce(ei_request *req);

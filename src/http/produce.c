@@ -51,9 +51,15 @@ static void backbone_done(ei_produce *produce) {
 
 /* Suspends the connection and hands the events to the backbone. */
 static enum MHD_Result submit(ei_request *req) {
+    enum MHD_Result forbidden;
+    if (!ei_http_authorize_events(req, &forbidden)) {
+        req->event_count = 0;
+        return forbidden;
+    }
+
     ei_produce *produce = &req->produce;
     produce->tenant = req->tenant;
-    produce->principal = NULL;
+    produce->principal = req->who.principal[0] ? req->who.principal : NULL;
     produce->events = req->events;
     produce->count = req->event_count;
     produce->deliveries = ei_arena_calloc(&req->arena, req->event_count, sizeof(ei_delivery));

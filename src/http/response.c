@@ -12,8 +12,10 @@
  * with their meaning in docs/api.md. */
 #define PROBLEM_TYPE_PREFIX "urn:event-issuer:problem:"
 
+/* Queues body with its content type; header and value, if not NULL, add
+ * one more header (Allow, WWW-Authenticate). */
 static enum MHD_Result queue(ei_request *req, int status, ei_buf *body, const char *content_type,
-                             const char *allow) {
+                             const char *header, const char *value) {
     size_t len;
     char *data = ei_buf_detach(body, &len);
     struct MHD_Response *response =
@@ -23,7 +25,7 @@ static enum MHD_Result queue(ei_request *req, int status, ei_buf *body, const ch
         return MHD_NO;
     }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (allow) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+    if (header) MHD_add_response_header(response, header, value);
     if (atomic_load(&req->server->draining))
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     req->status = status;
@@ -34,7 +36,7 @@ static enum MHD_Result queue(ei_request *req, int status, ei_buf *body, const ch
 }
 
 enum MHD_Result ei_http_send_json(ei_request *req, int status, ei_buf *body) {
-    return queue(req, status, body, "application/json", NULL);
+    return queue(req, status, body, "application/json", NULL, NULL);
 }
 
 static void write_member(ei_buf *out, const char *name, const char *value) {
@@ -81,7 +83,7 @@ enum MHD_Result ei_http_send_problem(ei_request *req, int status, const char *pr
     write_problem_head(&out, req, status, problem, title, detail);
     if (violations && violations->count > 0) write_violations(&out, violations);
     ei_buf_append_char(&out, '}');
-    return queue(req, status, &out, "application/problem+json", NULL);
+    return queue(req, status, &out, "application/problem+json", NULL, NULL);
 }
 
 enum MHD_Result ei_http_send_problem_members(ei_request *req, int status, const char *problem,
@@ -91,7 +93,7 @@ enum MHD_Result ei_http_send_problem_members(ei_request *req, int status, const 
     write_problem_head(&out, req, status, problem, title, detail);
     ei_buf_append(&out, members->data, members->len);
     ei_buf_append_char(&out, '}');
-    return queue(req, status, &out, "application/problem+json", NULL);
+    return queue(req, status, &out, "application/problem+json", NULL, NULL);
 }
 
 enum MHD_Result ei_http_send_method_not_allowed(ei_request *req, const char *allow) {
@@ -100,6 +102,17 @@ enum MHD_Result ei_http_send_method_not_allowed(ei_request *req, const char *all
     snprintf(detail, sizeof(detail), "this route accepts %s", allow);
     write_problem_head(&out, req, 405, "method-not-allowed", "Method not allowed", detail);
     ei_buf_append_char(&out, '}');
-    return queue(req, 405, &out, "application/problem+json", allow);
+    return queue(req, 405, &out, "application/problem+json", MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+enum MHD_Result ei_http_send_unauthorized(ei_request *req, const char *detail) {
+    ei_buf out = {0};
+    char challenge[160];
+    snprintf(challenge, sizeof(challenge), "ApiKey realm=\"event-issuer\", header=\"%s\"",
+             req->server->config->auth_header);
+    write_problem_head(&out, req, 401, "unauthorized", "Unauthorized", detail);
+    ei_buf_append_char(&out, '}');
+    return queue(req, 401, &out, "application/problem+json", MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                 challenge);
 }
 

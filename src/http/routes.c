@@ -16,9 +16,9 @@ static size_t batch_body_limit(const ei_config *config) {
 }
 
 static const ei_route routes[] = {
-    {"POST", "/{tenantId}/produce", event_body_limit, ei_http_handle_produce},
-    {"POST", "/{tenantId}/produce/batch", batch_body_limit, ei_http_handle_batch},
-    {"GET", "/healthz", NULL, ei_http_handle_health},
+    {"POST", "/{tenantId}/produce", event_body_limit, EI_ACTION_PRODUCE, ei_http_handle_produce},
+    {"POST", "/{tenantId}/produce/batch", batch_body_limit, EI_ACTION_PRODUCE, ei_http_handle_batch},
+    {"GET", "/healthz", NULL, -1, ei_http_handle_health},
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

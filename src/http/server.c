@@ -74,6 +74,13 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
                                     "no route matches this path; see the API documentation", NULL);
     }
 
+    /* Authentication comes before anything about the body, so a caller
+     * without a valid key learns nothing about limits or validation. */
+    if (req->route->action >= 0) {
+        enum MHD_Result result = ei_http_authenticate(req);
+        if (atomic_load(&req->state) == REQUEST_ANSWERED) return result;
+    }
+
     req->body_limit = req->route->body_limit ? req->route->body_limit(config) : 0;
     const char *length = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -155,9 +162,12 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
     double duration_ms = (double)(now_ns() - req->started_ns) / 1e6;
     if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-        ei_log(EI_LOG_INFO, "http", "%s %s tenant=%s status=%d events=%zu duration_ms=%.3f",
-               req->method, req->path, req->tenant ? req->tenant : "-", req->status,
-               req->event_count, duration_ms);
+        ei_log(EI_LOG_INFO, "http",
+               "%s %s tenant=%s principal=%s key=%s status=%d events=%zu duration_ms=%.3f",
+               req->method, req->path, req->tenant ? req->tenant : "-",
+               req->who.principal[0] ? req->who.principal : "-",
+               req->who.key_id[0] ? req->who.key_id : "-", req->status, req->event_count,
+               duration_ms);
     } else {
         ei_log(EI_LOG_WARN, "http",
                "%s %s tenant=%s status=%d events=%zu duration_ms=%.3f: connection closed before "
@@ -216,14 +226,15 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *addr, cha
     return 0;
 }
 
-ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, char *err,
-                           size_t err_len) {
+ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_registry *registry,
+                           char *err, size_t err_len) {
     struct sockaddr_storage addr;
     if (resolve_listen(config->listen, &addr, err, err_len) != 0) return NULL;
 
     ei_server *server = ei_xcalloc(1, sizeof(*server));
     server->config = config;
     server->backbone = backbone;
+    server->registry = registry;
     atomic_init(&server->active_requests, 0);
     atomic_init(&server->draining, false);
 
@@ -232,12 +243,12 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, char 
 
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_handler, server,
+        MHD_OPTION_EXTERNAL_LOGGER, log_daemon_message, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
-        MHD_OPTION_EXTERNAL_LOGGER, log_daemon_message, NULL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_END);
     if (!server->daemon) {

@@ -12,13 +12,15 @@
 
 #include "backbone/backbone.h"
 #include "config/config.h"
+#include "registry/registry.h"
 
 typedef struct ei_server ei_server;
 
-/* Starts listening. The backbone is borrowed and must outlive the server.
- * Returns NULL with a message in err when the address cannot be used. */
-ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, char *err,
-                           size_t err_len);
+/* Starts listening. The backbone and the registry are borrowed and must
+ * outlive the server; registry NULL turns authentication off. Returns NULL
+ * with a message in err when the address cannot be used. */
+ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_registry *registry,
+                           char *err, size_t err_len);
 
 /* Returns the port actually bound (useful with port 0). */
 unsigned ei_server_port(const ei_server *server);
