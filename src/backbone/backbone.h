@@ -41,11 +41,16 @@ typedef struct ei_produce ei_produce;
  * filled. The callback must not block; it typically resumes a connection. */
 typedef void (*ei_produce_done_fn)(ei_produce *request);
 
+/* A produce request: either count events, or (events NULL, count 1) one
+ * tombstone, a record with a key and no value that tells consumers of a
+ * compacted topic to forget that key. */
 struct ei_produce {
     const char *tenant;     /* borrowed */
     const char *principal;  /* borrowed; NULL when authentication is off */
-    const ei_event *events; /* borrowed until done has run */
+    const ei_event *events; /* borrowed until done has run; NULL for a tombstone */
     size_t count;           /* at least 1 */
+    const char *tombstone_topic; /* borrowed; the event type whose topic gets the tombstone */
+    const char *tombstone_key;   /* borrowed; the partition key to forget */
     ei_delivery *deliveries; /* caller-allocated, count entries, filled by the backbone */
     ei_produce_done_fn done;
     void *opaque;           /* for the caller */
