@@ -2,11 +2,12 @@
  * syntax checks for timestamps (RFC 3339), URIs (RFC 3986) and media types
  * (RFC 2045/2046), attribute names, and the rules every encoding shares.
  *
- * NOTE: CloudEvents 1.0.2 also disallows the control characters U+0001 to
- * U+001F and U+007F to U+009F and Unicode noncharacters in String values.
- * Only U+0000 is rejected here (rule "nul"), because no violation rule
- * exists for the others and producers do send tabs and newlines in subjects. */
+ * CloudEvents 1.0.2 disallows in String values the control characters
+ * U+0000 to U+001F and U+007F to U+009F and the Unicode noncharacters;
+ * U+0000 gets rule "nul", the other controls "control-character", the
+ * noncharacters "noncharacter". */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -641,10 +642,54 @@ static void check_not_empty(long index, ei_ce_violations *violations, const char
                              "attribute \"%s\" must not be empty when present", name);
 }
 
+/* Returns the first code point of the valid UTF-8 text s that a String
+ * attribute must not contain (other than U+0000), or 0 if there is none. */
+static uint32_t find_disallowed_character(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        if (p[i] < 0x80) {
+            cp = p[i++];
+        } else if (p[i] < 0xE0) {
+            cp = ((uint32_t)(p[i] & 0x1F) << 6) | (p[i + 1] & 0x3F);
+            i += 2;
+        } else if (p[i] < 0xF0) {
+            cp = ((uint32_t)(p[i] & 0x0F) << 12) | ((uint32_t)(p[i + 1] & 0x3F) << 6) |
+                 (p[i + 2] & 0x3F);
+            i += 3;
+        } else {
+            cp = ((uint32_t)(p[i] & 0x07) << 18) | ((uint32_t)(p[i + 1] & 0x3F) << 12) |
+                 ((uint32_t)(p[i + 2] & 0x3F) << 6) | (p[i + 3] & 0x3F);
+            i += 4;
+        }
+        bool control = (cp >= 0x01 && cp <= 0x1F) || (cp >= 0x7F && cp <= 0x9F);
+        bool noncharacter = (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
+        if (control || noncharacter) return cp;
+    }
+    return 0;
+}
+
+static void check_characters(long index, ei_ce_violations *violations, const ei_ce_attr *attr) {
+    if (attr->kind != EI_CE_STRING) return;
+    uint32_t cp = find_disallowed_character(attr->value, attr->value_len);
+    if (cp == 0) return;
+    bool control = cp <= 0x9F;
+    ei_ce_violations_add(violations, index, attr->name,
+                         control ? "control-character" : "noncharacter", 400,
+                         "attribute \"%s\" contains U+%04X, a %s, which CloudEvents string "
+                         "values must not contain; got %s",
+                         attr->name, (unsigned)cp,
+                         control ? "control character" : "Unicode noncharacter",
+                         ei_ce_quote(violations->arena, attr->value, attr->value_len));
+}
+
 void ei_ce_check_event(ei_event *ev, long index, ei_ce_violations *violations) {
     ei_arena *arena = violations->arena;
 
-    for (size_t i = 0; i < ev->attr_count; i++) set_shortcut(ev, &ev->attrs[i]);
+    for (size_t i = 0; i < ev->attr_count; i++) {
+        set_shortcut(ev, &ev->attrs[i]);
+        check_characters(index, violations, &ev->attrs[i]);
+    }
 
     check_required(index, violations, "id", ev->id);
     check_required(index, violations, "source", ev->source);

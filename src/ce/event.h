@@ -78,6 +78,7 @@ typedef struct ei_ce_limits {
 /* One broken rule. rule is a short stable token clients may match on:
  *   required, empty, specversion, uri-reference, uri, rfc3339, media-type,
  *   extension-name, attribute-type, integer-range, duplicate, utf-8, nul,
+ *   control-character, noncharacter,
  *   json-syntax, not-an-object, not-an-array, too-large, too-many-events,
  *   data-base64, unsupported-data-content-type, unsupported-media-type,
  *   datacontenttype-header

@@ -607,6 +607,54 @@ static void extension_with_nul_is_rejected(void **state) {
     expect_single(fx, "ext", "nul", 400);
 }
 
+static void attribute_with_control_character_is_rejected(void **state) {
+    static const char *const cases[] = {
+        "\"subject\":\"line\\nbreak\"",   /* U+000A, escaped */
+        "\"subject\":\"tab\\there\"",     /* U+0009 */
+        "\"ext\":\"del\\u007f\"",         /* U+007F */
+        "\"ext\":\"c1\xc2\x85\"",         /* U+0085 as raw UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fixture *fx = *state;
+        ei_ce_violations_init(&fx->violations, &fx->arena);
+        parse_event_with(fx, cases[i]);
+        expect_single(fx, NULL == strstr(cases[i], "subject") ? "ext" : "subject",
+                      "control-character", 400);
+    }
+}
+
+static void attribute_with_noncharacter_is_rejected(void **state) {
+    fixture *fx = *state;
+    parse_event_with(fx, "\"subject\":\"a\\ufdd0b\"");
+    const ei_ce_violation *v = expect_single(fx, "subject", "noncharacter", 400);
+    assert_non_null(strstr(v->detail, "U+FDD0"));
+
+    ei_ce_violations_init(&fx->violations, &fx->arena);
+    parse_event_with(fx, "\"ext\":\"\\uffff\"");
+    expect_single(fx, "ext", "noncharacter", 400);
+}
+
+static void attribute_with_allowed_unicode_is_accepted(void **state) {
+    fixture *fx = *state;
+    /* U+00A0 follows the C1 range, U+FFFD precedes the last noncharacters,
+     * and U+1F686 is a supplementary-plane character. */
+    parse_event_with(fx, "\"subject\":\"\\u00a0 \\ufffd \\ud83d\\ude86 \xc3\xa9\"");
+    expect_accepted(fx);
+}
+
+static void binary_header_with_control_character_is_rejected(void **state) {
+    fixture *fx = *state;
+    ei_ce_binary binary;
+    ei_ce_binary_init(&binary, &fx->arena, &fx->violations);
+    ei_ce_binary_add_header(&binary, "ce-specversion", "1.0", 3);
+    ei_ce_binary_add_header(&binary, "ce-id", "1", 1);
+    ei_ce_binary_add_header(&binary, "ce-source", "/s", 2);
+    ei_ce_binary_add_header(&binary, "ce-type", "t", 1);
+    ei_ce_binary_add_header(&binary, "ce-subject", "a%0Ab", 5);
+    fx->rc = ei_ce_binary_finish(&binary, NULL, "", 0, &fx->limits, &fx->ev);
+    expect_single(fx, "subject", "control-character", 400);
+}
+
 static void long_values_are_cut_in_details(void **state) {
     fixture *fx = *state;
     char body[512];
@@ -1268,6 +1316,10 @@ int main(void) {
         TEST(uppercase_core_name_is_extension_name_and_missing),
         TEST(attribute_with_nul_is_rejected),
         TEST(extension_with_nul_is_rejected),
+        TEST(attribute_with_control_character_is_rejected),
+        TEST(attribute_with_noncharacter_is_rejected),
+        TEST(attribute_with_allowed_unicode_is_accepted),
+        TEST(binary_header_with_control_character_is_rejected),
         TEST(long_values_are_cut_in_details),
         TEST(quote_escapes_control_and_invalid_bytes),
         TEST(data_text_is_kept_byte_for_byte),
