@@ -57,7 +57,7 @@ bool ei_http_authorize_events(ei_request *req, enum MHD_Result *result) {
     ei_ce_violations forbidden;
     ei_ce_violations_init(&forbidden, &req->arena);
     for (size_t i = 0; i < req->event_count; i++) {
-        const char *type = req->events[i].type;
+        const char *type = req->events ? req->events[i].type : req->produce.tombstone_topic;
         if (ei_registry_authorize(server->registry, &req->who, (ei_action)req->route->action, type))
             continue;
         ei_ce_violations_add(&forbidden, batch ? (long)i : -1, "type", "not-granted", 403,

@@ -62,8 +62,9 @@ struct ei_request {
 
     _Atomic request_state state;
     ei_produce produce;       /* handed to the backbone */
-    ei_event *events;         /* arena */
-    size_t event_count;
+    ei_event *events;         /* arena; NULL for a tombstone */
+    size_t event_count;       /* events, or 1 for a tombstone */
+    const char *tombstone_id; /* the tombstone request's optional id */
     int status;               /* the status answered, for the access log */
 };
 
@@ -74,6 +75,8 @@ const ei_route *ei_http_route_find(const char *method, const char *path, ei_aren
 /* Responses (response.c). Each queues the response and returns the result
  * of MHD_queue_response. */
 enum MHD_Result ei_http_send_json(ei_request *req, int status, ei_buf *body);
+/* A response without a content type, such as 204 with an empty body. */
+enum MHD_Result ei_http_send_status(ei_request *req, int status, ei_buf *body);
 enum MHD_Result ei_http_send_problem(ei_request *req, int status, const char *problem,
                                      const char *title, const char *detail,
                                      const ei_ce_violations *violations);
@@ -100,6 +103,12 @@ bool ei_http_authorize_events(ei_request *req, enum MHD_Result *result);
 enum MHD_Result ei_http_handle_produce(ei_request *req);
 enum MHD_Result ei_http_handle_batch(ei_request *req);
 enum MHD_Result ei_http_handle_health(ei_request *req);
+enum MHD_Result ei_http_handle_tombstone(ei_request *req); /* tombstone.c */
+/* Authorizes the request's events (or tombstone) and hands them to the
+ * backbone, suspending the connection. */
+enum MHD_Result ei_http_submit(ei_request *req);
+/* Answers with the problem for a list of violations (400, 413 or 415). */
+enum MHD_Result ei_http_send_violations(ei_request *req, const ei_ce_violations *violations);
 /* Builds the answer once the backbone is done. */
 enum MHD_Result ei_http_answer_deliveries(ei_request *req);
 

@@ -22,7 +22,7 @@ static ei_ce_limits request_limits(const ei_request *req) {
     return limits;
 }
 
-static enum MHD_Result send_violations(ei_request *req, const ei_ce_violations *violations) {
+enum MHD_Result ei_http_send_violations(ei_request *req, const ei_ce_violations *violations) {
     int status = ei_ce_violations_status(violations);
     const char *problem = "invalid-event";
     const char *title = "Invalid CloudEvent";
@@ -50,7 +50,7 @@ static void backbone_done(ei_produce *produce) {
 }
 
 /* Suspends the connection and hands the events to the backbone. */
-static enum MHD_Result submit(ei_request *req) {
+enum MHD_Result ei_http_submit(ei_request *req) {
     enum MHD_Result forbidden;
     if (!ei_http_authorize_events(req, &forbidden)) {
         req->event_count = 0;
@@ -128,9 +128,9 @@ enum MHD_Result ei_http_handle_produce(ei_request *req) {
     req->event_count = 1;
     if (decode_single(req, &limits, &violations) != EI_OK) {
         req->event_count = 0;
-        return send_violations(req, &violations);
+        return ei_http_send_violations(req, &violations);
     }
-    return submit(req);
+    return ei_http_submit(req);
 }
 
 enum MHD_Result ei_http_handle_batch(ei_request *req) {
@@ -145,19 +145,19 @@ enum MHD_Result ei_http_handle_batch(ei_request *req) {
                              "the batch route accepts application/cloudevents-batch+json, got %s%.64s%s",
                              content_type ? "\"" : "", content_type ? content_type : "no Content-Type",
                              content_type ? "\"" : "");
-        return send_violations(req, &violations);
+        return ei_http_send_violations(req, &violations);
     }
     if (ei_ce_parse_batch(&req->arena, req->body.data, req->body.len, &limits, &req->events,
                           &req->event_count, &violations) != EI_OK) {
         req->event_count = 0;
-        return send_violations(req, &violations);
+        return ei_http_send_violations(req, &violations);
     }
     if (req->event_count == 0) {
         ei_buf out = {0};
         ei_buf_append_str(&out, "[]");
         return ei_http_send_json(req, 200, &out);
     }
-    return submit(req);
+    return ei_http_submit(req);
 }
 
 static void write_result(ei_buf *out, const ei_event *ev, const ei_delivery *delivery) {
@@ -180,7 +180,11 @@ static enum MHD_Result send_delivery_failure(ei_request *req) {
         const ei_delivery *delivery = &req->produce.deliveries[i];
         if (i > 0) ei_buf_append_char(&members, ',');
         ei_buf_printf(&members, "{\"index\":%zu,\"id\":", i);
-        ei_json_write_string(&members, req->events[i].id, strlen(req->events[i].id));
+        const char *id = req->events ? req->events[i].id : req->tombstone_id;
+        if (id)
+            ei_json_write_string(&members, id, strlen(id));
+        else
+            ei_buf_append_str(&members, "null");
         ei_buf_printf(&members, ",\"persistenceStatus\":\"%s\"",
                       ei_persistence_name(delivery->status));
         if (delivery->error[0]) {
@@ -210,6 +214,11 @@ enum MHD_Result ei_http_answer_deliveries(ei_request *req) {
     for (size_t i = 0; i < req->event_count; i++)
         if (req->produce.deliveries[i].status != EI_PERSISTED) all_persisted = false;
     if (!all_persisted) return send_delivery_failure(req);
+
+    if (!req->events) {
+        ei_buf empty = {0};
+        return ei_http_send_status(req, 204, &empty);
+    }
 
     bool batch = req->route->handle == ei_http_handle_batch;
     ei_buf out = {0};

@@ -24,7 +24,7 @@ static enum MHD_Result queue(ei_request *req, int status, ei_buf *body, const ch
         free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (content_type) MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (header) MHD_add_response_header(response, header, value);
     if (atomic_load(&req->server->draining))
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -37,6 +37,10 @@ static enum MHD_Result queue(ei_request *req, int status, ei_buf *body, const ch
 
 enum MHD_Result ei_http_send_json(ei_request *req, int status, ei_buf *body) {
     return queue(req, status, body, "application/json", NULL, NULL);
+}
+
+enum MHD_Result ei_http_send_status(ei_request *req, int status, ei_buf *body) {
+    return queue(req, status, body, NULL, NULL, NULL);
 }
 
 static void write_member(ei_buf *out, const char *name, const char *value) {

@@ -17,6 +17,7 @@ static size_t batch_body_limit(const ei_config *config) {
 
 static const ei_route routes[] = {
     {"POST", "/{tenantId}/produce", event_body_limit, EI_ACTION_PRODUCE, ei_http_handle_produce},
+    {"DELETE", "/{tenantId}/produce", event_body_limit, EI_ACTION_TOMBSTONE, ei_http_handle_tombstone},
     {"POST", "/{tenantId}/produce/batch", batch_body_limit, EI_ACTION_PRODUCE, ei_http_handle_batch},
     {"GET", "/healthz", NULL, -1, ei_http_handle_health},
 };
@@ -62,8 +63,9 @@ const ei_route *ei_http_route_find(const char *method, const char *path, ei_aren
         size_t tenant_len = 0;
         if (!match(routes[i].pattern, path, &tenant_at, &tenant_len)) continue;
         if (strcmp(routes[i].method, method) != 0) {
-            /* Every route has one method, so the first match names it. */
-            if (!*allow) *allow = routes[i].method;
+            /* Collect the methods of every route on this path for Allow. */
+            *allow = *allow ? ei_arena_printf(arena, "%s, %s", *allow, routes[i].method)
+                            : routes[i].method;
             continue;
         }
         if (tenant_at) *tenant = ei_arena_strndup(arena, tenant_at, tenant_len);
