@@ -49,6 +49,15 @@ static const option options[] = {
      "open connections at once; further ones are refused"},
     {"connection-timeout", OPTION_COUNT, FIELD(connection_timeout), "60", 1, 86400,
      "seconds a connection may stay idle or stalled before it is closed"},
+    {"backbone", OPTION_STRING, FIELD(backbone), "embedded", 0, 0,
+     "where events are written: embedded (the durable log in --data) or kafka"},
+    {"kafka-brokers", OPTION_STRING, FIELD(kafka_brokers), "", 0, 0,
+     "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]; required with --backbone kafka"},
+    {"kafka-topic-prefix", OPTION_STRING, FIELD(kafka_topic_prefix), "", 0, 0,
+     "prefix of every Kafka topic name; the topic is the prefix followed by the event type"},
+    {"delivery-timeout-ms", OPTION_COUNT, FIELD(delivery_timeout_ms), "30000", 100, 3600000,
+     "longest wait in milliseconds for Kafka to confirm an event before it is answered as not "
+     "persisted"},
     {"auth-header", OPTION_STRING, FIELD(auth_header), "Ocp-Apim-Subscription-Key", 0, 0,
      "request header that carries the API key"},
     {"insecure-no-auth", OPTION_FLAG, FIELD(insecure_no_auth), "false", 0, 0,
@@ -139,6 +148,56 @@ static const option *find_option(const char *name, size_t len) {
     return NULL;
 }
 
+static void append_kafka_property(ei_config *config, const char *name, size_t name_len,
+                                  const char *value) {
+    config->kafka_properties = ei_xrealloc(config->kafka_properties,
+                                           (config->kafka_property_count + 1) * sizeof(char *));
+    size_t len = name_len + 1 + strlen(value);
+    char *property = ei_xmalloc(len + 1);
+    snprintf(property, len + 1, "%.*s=%s", (int)name_len, name, value);
+    config->kafka_properties[config->kafka_property_count++] = property;
+}
+
+/* Takes "--kafka.NAME=VALUE" or "--kafka.NAME VALUE" (arg points at NAME);
+ * advances *i past a separate value. */
+static int add_kafka_property(ei_config *config, const char *arg, const char *next, int *i,
+                              FILE *err) {
+    const char *equals = strchr(arg, '=');
+    size_t name_len = equals ? (size_t)(equals - arg) : strlen(arg);
+    if (name_len == 0) {
+        fprintf(err, "event-issuer: option --kafka. needs a librdkafka property name, "
+                     "for example --kafka.security.protocol=SASL_SSL\n");
+        return -1;
+    }
+    const char *value = equals ? equals + 1 : next;
+    if (!value) {
+        fprintf(err, "event-issuer: option --kafka.%s requires a value\n", arg);
+        return -1;
+    }
+    if (!equals) (*i)++;
+    append_kafka_property(config, arg, name_len, value);
+    return 0;
+}
+
+/* Reads EVENT_ISSUER_KAFKA_PROPERTY_<NAME>=VALUE variables: NAME lower-cased
+ * with "_" turned into ".", so ..._SASL_MECHANISM sets sasl.mechanism. */
+static void load_kafka_environment(ei_config *config) {
+    extern char **environ;
+    static const char prefix[] = "EVENT_ISSUER_KAFKA_PROPERTY_";
+    for (char **entry = environ; *entry; entry++) {
+        if (strncmp(*entry, prefix, sizeof(prefix) - 1) != 0) continue;
+        const char *name = *entry + sizeof(prefix) - 1;
+        const char *equals = strchr(name, '=');
+        if (!equals || equals == name) continue;
+        char property[256];
+        size_t len = (size_t)(equals - name);
+        if (len >= sizeof(property)) continue;
+        for (size_t k = 0; k < len; k++)
+            property[k] = name[k] == '_' ? '.' : (char)tolower((unsigned char)name[k]);
+        append_kafka_property(config, property, len, equals + 1);
+    }
+}
+
 int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *err) {
     char origin[96];
     memset(config, 0, sizeof(*config));
@@ -158,6 +217,8 @@ int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *e
         if (set_option(config, &options[i], value, origin, err) != 0) return -1;
     }
 
+    load_kafka_environment(config);
+
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -167,6 +228,11 @@ int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *e
         if (strncmp(arg, "--", 2) != 0) {
             fprintf(err, "event-issuer: unexpected argument \"%s\"; options start with --\n", arg);
             return -1;
+        }
+        if (strncmp(arg, "--kafka.", 8) == 0) {
+            if (add_kafka_property(config, arg + 8, i + 1 < argc ? argv[i + 1] : NULL, &i, err) != 0)
+                return -1;
+            continue;
         }
         const char *name = arg + 2;
         const char *equals = strchr(name, '=');
@@ -189,6 +255,16 @@ int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *e
         if (set_option(config, opt, value, origin, err) != 0) return -1;
     }
 
+    if (strcmp(config->backbone, "embedded") != 0 && strcmp(config->backbone, "kafka") != 0) {
+        fprintf(err, "event-issuer: invalid value of --backbone \"%s\": expected embedded or kafka\n",
+                config->backbone);
+        return -1;
+    }
+    if (strcmp(config->backbone, "kafka") == 0 && config->kafka_brokers[0] == '\0') {
+        fprintf(err, "event-issuer: --backbone kafka requires --kafka-brokers HOST:PORT[,...]\n");
+        return -1;
+    }
+
     /* The base path is stored without a trailing slash, so "/" means none. */
     size_t base_len = strlen(config->base_path);
     while (base_len > 0 && config->base_path[base_len - 1] == '/') config->base_path[--base_len] = '\0';
@@ -202,6 +278,9 @@ int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *e
 
 void ei_config_print_help(FILE *out) {
     fprintf(out, "Options (each also read from the environment variable shown):\n");
+    fprintf(out, "  --kafka.NAME=VALUE     EVENT_ISSUER_KAFKA_PROPERTY_NAME\n"
+                 "                         any librdkafka property, passed to the Kafka producer\n"
+                 "                         (for example --kafka.security.protocol=SASL_SSL)\n");
     for (size_t i = 0; i < OPTION_COUNT_ALL; i++) {
         char name[64];
         env_name(&options[i], name, sizeof(name));
@@ -224,6 +303,10 @@ void ei_config_print_markdown(FILE *out) {
 }
 
 void ei_config_free(ei_config *config) {
+    for (size_t i = 0; i < config->kafka_property_count; i++) free(config->kafka_properties[i]);
+    free(config->kafka_properties);
+    config->kafka_properties = NULL;
+    config->kafka_property_count = 0;
     for (size_t i = 0; i < OPTION_COUNT_ALL; i++)
         if (options[i].type == OPTION_STRING) {
             char **field = (char **)((char *)config + options[i].offset);

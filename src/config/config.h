@@ -23,6 +23,12 @@ typedef struct ei_config {
     size_t threads;           /* HTTP worker threads */
     size_t connection_limit;  /* open connections at once */
     size_t connection_timeout; /* seconds of inactivity before a connection is closed */
+    char *backbone;           /* "embedded" or "kafka" */
+    char *kafka_brokers;      /* bootstrap servers, HOST:PORT[,HOST:PORT...] */
+    char *kafka_topic_prefix; /* prepended to the event type to name the topic */
+    size_t delivery_timeout_ms; /* longest wait for the backbone's confirmation */
+    char **kafka_properties;  /* owned; "name=value" librdkafka properties */
+    size_t kafka_property_count;
     char *auth_header;        /* header carrying the API key */
     bool insecure_no_auth;    /* development only: accept every request unauthenticated */
     bool demo;                /* on an empty registry, create a demo tenant and print its key */
