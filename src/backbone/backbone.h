@@ -28,10 +28,23 @@ typedef enum ei_persistence {
 
 const char *ei_persistence_name(ei_persistence status); /* "Persisted", ... */
 
+/* Why an event was not persisted, so the HTTP layer can pick the status
+ * code; 0 when it was persisted or when the backbone knows no finer cause. */
+typedef enum ei_delivery_error {
+    EI_DELIVERY_ERROR_NONE = 0,
+    EI_DELIVERY_ERROR_RETRYABLE,     /* the backbone failed or timed out; retry later (503) */
+    EI_DELIVERY_ERROR_TOO_LARGE,     /* the record exceeds the backbone's size limit (413) */
+    EI_DELIVERY_ERROR_FORBIDDEN,     /* the backbone denied writing to the topic (403) */
+    EI_DELIVERY_ERROR_TOPIC_NOT_FOUND, /* the topic does not exist and is not auto-created (404) */
+    EI_DELIVERY_ERROR_INVALID_TOPIC, /* the event type is not a legal topic name (400) */
+} ei_delivery_error;
+
 typedef struct ei_delivery {
     ei_persistence status;
+    ei_delivery_error error_kind; /* EI_DELIVERY_ERROR_NONE when persisted */
     int64_t time_us;   /* when the backbone stored it, microseconds since the epoch */
-    int64_t offset;    /* position in the topic, -1 if unknown */
+    int32_t partition; /* Kafka partition when persisted; 0 for the embedded log */
+    int64_t offset;    /* position in the topic (partition), -1 if unknown */
     char error[128];   /* empty on success, else why it was not persisted */
 } ei_delivery;
 
