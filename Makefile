@@ -73,5 +73,9 @@ e2e: build/asan/event-issuer $(MOCK_KAFKA)
 
 check: unit e2e
 
+.PHONY: bench
+bench: all
+	bench/run.sh
+
 clean:
 	rm -rf build
