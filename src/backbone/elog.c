@@ -562,15 +562,25 @@ static int insert_request(ei_elog *log, ei_produce *req, int64_t append_time, ch
     return rc;
 }
 
-static void fill_deliveries(ei_produce *req, ei_persistence status, int64_t time_us,
-                            const char *message) {
+/* Returns the delivery error kind of a failed insert or commit. */
+static ei_delivery_error error_kind(int rc) {
+    return (rc & 0xff) == SQLITE_TOOBIG ? EI_DELIVERY_ERROR_TOO_LARGE : EI_DELIVERY_ERROR_RETRYABLE;
+}
+
+/* Fills every delivery of req; kind and message only matter when status is
+ * not EI_PERSISTED. */
+static void fill_deliveries(ei_produce *req, ei_persistence status, ei_delivery_error kind,
+                            int64_t time_us, const char *message) {
     for (size_t i = 0; i < req->count; i++) {
         ei_delivery *delivery = &req->deliveries[i];
         delivery->status = status;
+        delivery->partition = 0;
         if (status == EI_PERSISTED) {
+            delivery->error_kind = EI_DELIVERY_ERROR_NONE;
             delivery->time_us = time_us;
             delivery->error[0] = '\0';
         } else {
+            delivery->error_kind = kind;
             delivery->time_us = 0;
             delivery->offset = -1;
             copy_message(delivery->error, sizeof(delivery->error), message);
@@ -595,10 +605,10 @@ static void list_push(request_list *list, ei_produce *req) {
     list->tail = &req->next;
 }
 
-static void fill_list(const request_list *list, ei_persistence status, int64_t time_us,
-                      const char *message) {
+static void fill_list(const request_list *list, ei_persistence status, ei_delivery_error kind,
+                      int64_t time_us, const char *message) {
     for (ei_produce *req = list->head; req; req = req->next)
-        fill_deliveries(req, status, time_us, message);
+        fill_deliveries(req, status, kind, time_us, message);
 }
 
 /* Calls done for every request of a list. A request may be freed by its
@@ -662,13 +672,14 @@ static bool insert_batch(ei_elog *log, ei_produce *batch, int64_t now, request_l
                          request_list *failed, char *message, size_t message_len) {
     for (ei_produce *req = batch, *next; req; req = next) {
         next = req->next;
-        if (insert_request(log, req, now, message, message_len) == SQLITE_OK) {
+        int rc = insert_request(log, req, now, message, message_len);
+        if (rc == SQLITE_OK) {
             list_push(in_commit, req);
             continue;
         }
 
         log_request_failure(req, message);
-        fill_deliveries(req, EI_NOT_PERSISTED, 0, message);
+        fill_deliveries(req, EI_NOT_PERSISTED, error_kind(rc), 0, message);
         list_push(failed, req);
         if (sqlite3_get_autocommit(log->db)) {
             for (req = next; req; req = next) {
@@ -684,7 +695,7 @@ static bool insert_batch(ei_elog *log, ei_produce *batch, int64_t now, request_l
 /* Fills the deliveries of every request of a failed commit with status,
  * gives back the offsets the commit took and marks the log failing. */
 static void fail_commit(ei_elog *log, const request_list *in_commit, ei_persistence status,
-                        const char *message) {
+                        int rc, const char *message) {
     undo_commit_offsets(log);
     atomic_store(&log->failing, true);
     if (!in_commit->head) return;
@@ -694,7 +705,7 @@ static void fail_commit(ei_elog *log, const request_list *in_commit, ei_persiste
     ei_log(EI_LOG_ERROR, "elog",
            "commit of %zu requests with %zu events failed: %s; their events are %s", requests,
            events, message, ei_persistence_name(status));
-    fill_list(in_commit, status, 0, message);
+    fill_list(in_commit, status, error_kind(rc), 0, message);
 }
 
 /* Writes a batch of requests (linked through next) in one transaction and
@@ -718,16 +729,17 @@ static void write_batch(ei_elog *log, ei_produce *batch) {
             next = req->next;
             list_push(&in_commit, req);
         }
-        fail_commit(log, &in_commit, EI_NOT_PERSISTED, message);
+        fail_commit(log, &in_commit, EI_NOT_PERSISTED, rc, message);
     } else if (!insert_batch(log, batch, now, &in_commit, &failed, message, sizeof(message))) {
-        /* The error rolled back the transaction, so nothing of it is stored. */
-        fail_commit(log, &in_commit, EI_NOT_PERSISTED, message);
+        /* The error rolled back the transaction, so nothing of it is stored,
+         * and the requests in it can be retried. */
+        fail_commit(log, &in_commit, EI_NOT_PERSISTED, SQLITE_ERROR, message);
     } else if ((rc = run(log->commit)) != SQLITE_OK) {
         copy_message(message, sizeof(message), sqlite3_errmsg(log->db));
         if (!sqlite3_get_autocommit(log->db)) run(log->rollback);
-        fail_commit(log, &in_commit, commit_failure_persistence(rc), message);
+        fail_commit(log, &in_commit, commit_failure_persistence(rc), rc, message);
     } else {
-        fill_list(&in_commit, EI_PERSISTED, now, NULL);
+        fill_list(&in_commit, EI_PERSISTED, EI_DELIVERY_ERROR_NONE, now, NULL);
         atomic_store(&log->failing, false);
         atomic_fetch_add(&log->commits, 1);
     }

@@ -249,6 +249,8 @@ static void assert_persisted(const test_request *r) {
             fail_msg("event %zu: %s (%s)", i, ei_persistence_name(r->deliveries[i].status),
                      r->deliveries[i].error);
         assert_string_equal(r->deliveries[i].error, "");
+        assert_int_equal(r->deliveries[i].error_kind, EI_DELIVERY_ERROR_NONE);
+        assert_int_equal(r->deliveries[i].partition, 0);
         assert_true(r->deliveries[i].time_us > 0);
     }
 }
@@ -624,6 +626,7 @@ static void failed_request_stores_none_of_its_events(void **state) {
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(c->deliveries[i].status, EI_NOT_PERSISTED);
         assert_int_equal(c->deliveries[i].offset, -1);
+        assert_int_equal(c->deliveries[i].error_kind, EI_DELIVERY_ERROR_RETRYABLE);
         assert_non_null(strstr(c->deliveries[i].error, "UNIQUE constraint failed"));
     }
     /* d took the offset c gave back, in the same commit as b. */
@@ -693,6 +696,7 @@ static void failed_commit_sets_health_fail_until_next_success(void **state) {
 
     assert_int_not_equal(too_big->deliveries[0].status, EI_PERSISTED);
     assert_int_equal(too_big->deliveries[0].offset, -1);
+    assert_int_equal(too_big->deliveries[0].error_kind, EI_DELIVERY_ERROR_RETRYABLE);
     assert_string_not_equal(too_big->deliveries[0].error, "");
     assert_int_equal(ei_backbone_health(f->log), EI_HEALTH_FAIL);
 
