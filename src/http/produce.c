@@ -169,10 +169,39 @@ static void write_result(ei_buf *out, const ei_event *ev, const ei_delivery *del
                   ei_persistence_name(delivery->status));
 }
 
-/* Answers a request whose deliveries are not all Persisted: 503 with each
- * event's status and error, so the client knows what to resend. */
+/* The answer for a delivery error kind: status, problem type and title. */
+typedef struct delivery_problem {
+    int status;
+    const char *problem;
+    const char *title;
+} delivery_problem;
+
+static delivery_problem problem_for(ei_delivery_error kind) {
+    switch (kind) {
+    case EI_DELIVERY_ERROR_TOO_LARGE:
+        return (delivery_problem){413, "record-too-large", "Record too large for the backbone"};
+    case EI_DELIVERY_ERROR_FORBIDDEN:
+        return (delivery_problem){403, "topic-forbidden", "The backbone denied the topic"};
+    case EI_DELIVERY_ERROR_TOPIC_NOT_FOUND:
+        return (delivery_problem){404, "topic-not-found", "Topic not found"};
+    case EI_DELIVERY_ERROR_INVALID_TOPIC:
+        return (delivery_problem){400, "invalid-topic", "Event type is not a valid topic name"};
+    case EI_DELIVERY_ERROR_NONE:
+    case EI_DELIVERY_ERROR_RETRYABLE:
+        break;
+    }
+    return (delivery_problem){503, "not-persisted", "Events not persisted"};
+}
+
+/* Answers a request whose deliveries are not all Persisted, with each
+ * event's status and error so the client knows what to resend. The status
+ * is the one of the failures' common error kind (413 for a record too
+ * large, 403 for a denied topic ...), else 503. */
 static enum MHD_Result send_delivery_failure(ei_request *req) {
     const char *first_error = NULL;
+    bool have_kind = false;
+    bool same_kind = true;
+    ei_delivery_error kind = EI_DELIVERY_ERROR_RETRYABLE;
     ei_buf members = {0};
 
     ei_buf_append_str(&members, ",\"events\":[");
@@ -193,18 +222,28 @@ static enum MHD_Result send_delivery_failure(ei_request *req) {
             if (!first_error) first_error = delivery->error;
         }
         ei_buf_append_char(&members, '}');
+
+        if (delivery->status == EI_PERSISTED) continue;
+        if (!have_kind) {
+            kind = delivery->error_kind;
+            have_kind = true;
+        } else if (delivery->error_kind != kind) {
+            same_kind = false;
+        }
     }
     ei_buf_append_char(&members, ']');
     if (!first_error) first_error = "no error message";
 
-    ei_log(EI_LOG_ERROR, "http", "%s %s tenant=%s: the backbone did not persist every event: %s",
-           req->method, req->path, req->tenant, first_error);
+    delivery_problem answer = problem_for(same_kind ? kind : EI_DELIVERY_ERROR_RETRYABLE);
+    ei_log(answer.status == 503 ? EI_LOG_ERROR : EI_LOG_WARN, "http",
+           "%s %s tenant=%s: the backbone did not persist every event: %s", req->method,
+           req->path, req->tenant, first_error);
     char detail[256];
     snprintf(detail, sizeof(detail),
              "the backbone did not confirm every event (%s); see events for what to resend",
              first_error);
-    enum MHD_Result result = ei_http_send_problem_members(
-        req, 503, "not-persisted", "Events not persisted", detail, &members);
+    enum MHD_Result result = ei_http_send_problem_members(req, answer.status, answer.problem,
+                                                          answer.title, detail, &members);
     ei_buf_free(&members);
     return result;
 }
