@@ -235,7 +235,7 @@ static void check_body(ei_ce_binary *binary, const char *content_type, const cha
     ei_json_error err;
     ei_json_options options = {.max_depth = limits->max_json_depth};
     if (ei_json_parse(&doc, body, len, &options, &err) != EI_OK) {
-        ei_ce_add_json_error(violations, -1, "data", &err);
+        ei_ce_add_json_error(violations, -1, "data", &err, NULL);
         return;
     }
     ei_json_free(&doc);

@@ -42,8 +42,10 @@ void ei_ce_check_event(ei_event *ev, long index, ei_ce_violations *violations);
 int ei_ce_violations_rc(const ei_ce_violations *list, size_t first);
 
 /* Adds the violation for a JSON parse failure of `what` ("body", "data"):
- * rule "duplicate" for a duplicate member name, otherwise "json-syntax". */
+ * rule "duplicate" for a duplicate member name (naming attribute, if not
+ * NULL), "utf-8" for invalid UTF-8 or a lone surrogate, otherwise
+ * "json-syntax". */
 void ei_ce_add_json_error(ei_ce_violations *violations, long index, const char *what,
-                          const ei_json_error *err);
+                          const ei_json_error *err, const char *attribute);
 
 #endif

@@ -19,21 +19,53 @@
 #define DEFAULT_JSON_DEPTH 256
 
 void ei_ce_add_json_error(ei_ce_violations *violations, long index, const char *what,
-                          const ei_json_error *err) {
+                          const ei_json_error *err, const char *attribute) {
     /* The parser's messages are ASCII apart from a quoted member name, which
      * it cuts at a character boundary. Anything else is quoted to be safe. */
     const char *message = err->message;
     if (!ei_utf8_valid(message, strlen(message)))
         message = ei_ce_quote(violations->arena, message, strlen(message));
 
-    if (strstr(err->message, "duplicate member name"))
-        ei_ce_violations_add(violations, index, NULL, "duplicate", 400,
+    switch (err->kind) {
+    case EI_JSON_ERROR_DUPLICATE:
+        ei_ce_violations_add(violations, index, attribute, "duplicate", 400,
                              "%s is rejected at byte %zu: %s; a member name may appear only "
                              "once in an object",
                              what, err->offset, message);
-    else
+        break;
+    case EI_JSON_ERROR_UTF8:
+        ei_ce_violations_add(violations, index, NULL, "utf-8", 400,
+                             "%s is not valid UTF-8 at byte %zu: %s", what, err->offset, message);
+        break;
+    case EI_JSON_ERROR_SYNTAX:
+    case EI_JSON_ERROR_DEPTH:
         ei_ce_violations_add(violations, index, NULL, "json-syntax", 400,
                              "%s is not valid JSON at byte %zu: %s", what, err->offset, message);
+        break;
+    }
+}
+
+/* Returns the index of the top-level array element that contains byte
+ * offset of text. The text before offset is valid JSON (the parser read it
+ * before it stopped), so counting the commas outside strings at nesting
+ * level 1 is exact. */
+static long element_at(const char *text, size_t offset) {
+    long index = 0;
+    unsigned depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < offset; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '[' || c == '{') depth++;
+        else if (c == ']' || c == '}') depth--;
+        else if (c == ',' && depth == 1) index++;
+    }
+    return index;
 }
 
 static const char *json_type_name(ei_json_type type) {
@@ -228,7 +260,14 @@ static int parse_body(ei_json_doc *doc, const char *body, size_t len, const ei_c
     unsigned depth = limits->max_json_depth ? limits->max_json_depth : DEFAULT_JSON_DEPTH;
     ei_json_options options = {.max_depth = depth + envelope_depth};
     if (ei_json_parse(doc, body, len, &options, &err) != EI_OK) {
-        ei_ce_add_json_error(violations, -1, "body", &err);
+        /* Inside an event of a batch, name the event; a duplicate directly
+         * in the event object names the attribute. */
+        long index = envelope_depth == 2 && err.depth >= 2 ? element_at(body, err.offset) : -1;
+        const char *attribute = err.kind == EI_JSON_ERROR_DUPLICATE && err.depth == envelope_depth
+                                    ? ei_arena_strndup(violations->arena, err.member,
+                                                       strlen(err.member))
+                                    : NULL;
+        ei_ce_add_json_error(violations, index, index >= 0 ? "event" : "body", &err, attribute);
         return EI_ERR_INVALID;
     }
     return EI_OK;

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,20 @@ static void request_free(ei_request *req) {
     free(req);
 }
 
+/* Answers 413 with one violation of rule "too-large". */
+__attribute__((format(printf, 2, 3)))
+static enum MHD_Result send_too_large(ei_request *req, const char *fmt, ...) {
+    ei_ce_violations violations;
+    ei_ce_violations_init(&violations, &req->arena);
+    va_list ap;
+    va_start(ap, fmt);
+    char detail[160];
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    ei_ce_violations_add(&violations, -1, NULL, "too-large", 413, "%s", detail);
+    return ei_http_send_violations(req, &violations);
+}
+
 /* The first call: route the request and refuse a declared body that is too
  * large before any of it is read. Returns MHD_YES to go on reading. */
 static enum MHD_Result begin_request(ei_request *req, const char *url) {
@@ -87,14 +102,9 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
     if (length && req->route->body_limit) {
         char *end;
         unsigned long long declared = strtoull(length, &end, 10);
-        if (declared > req->body_limit) {
-            char detail[160];
-            snprintf(detail, sizeof(detail),
-                     "the body has %llu bytes, more than the limit of %zu bytes", declared,
-                     req->body_limit);
-            return ei_http_send_problem(req, 413, "payload-too-large", "Payload too large", detail,
-                                        NULL);
-        }
+        if (declared > req->body_limit)
+            return send_too_large(req, "the body has %llu bytes, more than the limit of %zu bytes",
+                                  declared, req->body_limit);
         ei_buf_reserve(&req->body, (size_t)declared);
     }
     return MHD_YES;
@@ -134,13 +144,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
             *upload_data_size = 0;
             return MHD_YES;
         }
-        if (req->body_too_large) {
-            char detail[128];
-            snprintf(detail, sizeof(detail), "the body is larger than the limit of %zu bytes",
-                     req->body_limit);
-            return ei_http_send_problem(req, 413, "payload-too-large", "Payload too large", detail,
-                                        NULL);
-        }
+        if (req->body_too_large)
+            return send_too_large(req, "the body is larger than the limit of %zu bytes",
+                                  req->body_limit);
         return req->route->handle(req);
     case REQUEST_DELIVERED:
         return ei_http_answer_deliveries(req);

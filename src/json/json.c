@@ -65,8 +65,17 @@ static int fail(json_parser *p, size_t offset, const char *fmt, ...) {
         vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
         va_end(ap);
         p->err->offset = offset;
+        p->err->kind = EI_JSON_ERROR_SYNTAX;
+        p->err->depth = p->depth;
+        p->err->member[0] = '\0';
     }
     return EI_ERR_INVALID;
+}
+
+/* Sets the kind of the error fail() just recorded; returns rc unchanged. */
+static int set_error_kind(json_parser *p, int rc, ei_json_error_kind kind) {
+    if (p->err) p->err->kind = kind;
+    return rc;
 }
 
 /* Writes a byte for an error message: 'x' when printable, else byte 0xhh. */
@@ -262,15 +271,15 @@ static int parse_escape(json_parser *p, size_t *pos, uint8_t *flags) {
     cp = read_hex4(text + i + 2, p->len - (i + 2));
     if (cp < 0) return fail(p, i, "invalid \\u escape: expected four hex digits");
     if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return fail(p, i, "unpaired UTF-16 surrogate in \\u escape");
+        return set_error_kind(p, fail(p, i, "unpaired UTF-16 surrogate in \\u escape"), EI_JSON_ERROR_UTF8);
     if (cp >= 0xD800 && cp <= 0xDBFF) {
         /* A high surrogate must be followed by a \u escape of a low one. */
         if (i + 7 >= p->len || text[i + 6] != '\\' || text[i + 7] != 'u')
-            return fail(p, i, "unpaired UTF-16 surrogate in \\u escape");
+            return set_error_kind(p, fail(p, i, "unpaired UTF-16 surrogate in \\u escape"), EI_JSON_ERROR_UTF8);
         low = read_hex4(text + i + 8, p->len - (i + 8));
         if (low < 0) return fail(p, i + 6, "invalid \\u escape: expected four hex digits");
         if (low < 0xDC00 || low > 0xDFFF)
-            return fail(p, i, "unpaired UTF-16 surrogate in \\u escape");
+            return set_error_kind(p, fail(p, i, "unpaired UTF-16 surrogate in \\u escape"), EI_JSON_ERROR_UTF8);
         *pos = i + 12;
         return EI_OK;
     }
@@ -307,7 +316,7 @@ static int parse_string(json_parser *p) {
             return fail(p, i, "control character 0x%02x in string must be escaped", c);
 
         size_t n = utf8_sequence_length(text + i, len - i);
-        if (n == 0) return fail(p, i, "invalid UTF-8 in string");
+        if (n == 0) return set_error_kind(p, fail(p, i, "invalid UTF-8 in string"), EI_JSON_ERROR_UTF8);
         i += n;
     }
 
@@ -457,7 +466,22 @@ static int check_duplicate_names(json_parser *p, uint32_t object) {
         while (quoted_len > 0 && is_continuation((unsigned char)raw[quoted_len])) quoted_len--;
         ellipsis = "...";
     }
-    return fail(p, node->start, "duplicate member name \"%.*s%s\"", (int)quoted_len, raw, ellipsis);
+    int rc = fail(p, node->start, "duplicate member name \"%.*s%s\"", (int)quoted_len, raw, ellipsis);
+    if (p->err) {
+        /* close_container has already left the object. */
+        p->err->depth = p->depth + 1;
+        for (size_t k = 0; k < n; k++) {
+            if (names[k].node != duplicate) continue;
+            size_t len = names[k].len;
+            if (len >= sizeof(p->err->member)) {
+                len = sizeof(p->err->member) - 1;
+                while (len > 0 && is_continuation((unsigned char)names[k].bytes[len])) len--;
+            }
+            memcpy(p->err->member, names[k].bytes, len);
+            p->err->member[len] = '\0';
+        }
+    }
+    return set_error_kind(p, rc, EI_JSON_ERROR_DUPLICATE);
 }
 
 static int close_container(json_parser *p) {
@@ -503,7 +527,9 @@ static int open_container(json_parser *p) {
     bool is_object = p->text[p->pos] == '{';
     int rc;
 
-    if (p->depth == p->max_depth) return fail(p, p->pos, "nesting deeper than %u", p->max_depth);
+    if (p->depth == p->max_depth)
+        return set_error_kind(p, fail(p, p->pos, "nesting deeper than %u", p->max_depth),
+                              EI_JSON_ERROR_DEPTH);
 
     uint32_t index = push_node(p, is_object ? EI_JSON_OBJECT : EI_JSON_ARRAY, p->pos);
     p->nodes[index].next = p->open;

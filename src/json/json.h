@@ -72,9 +72,20 @@ typedef struct ei_json_options {
     unsigned max_depth; /* maximum nesting of arrays and objects; 0 means 256 */
 } ei_json_options;
 
+/* What kind of rule the input broke, for callers that report them apart. */
+typedef enum ei_json_error_kind {
+    EI_JSON_ERROR_SYNTAX,    /* anything RFC 8259's grammar rejects */
+    EI_JSON_ERROR_UTF8,      /* invalid UTF-8 or an unpaired \u surrogate escape */
+    EI_JSON_ERROR_DUPLICATE, /* a member name repeated in one object */
+    EI_JSON_ERROR_DEPTH,     /* nesting deeper than max_depth */
+} ei_json_error_kind;
+
 typedef struct ei_json_error {
     size_t offset;      /* byte offset where the input stopped being valid */
     char message[128];  /* for example "expected ',' or '}' after object member" */
+    ei_json_error_kind kind;
+    unsigned depth;     /* containers open around the error: 1 = inside the top-level value */
+    char member[64];    /* EI_JSON_ERROR_DUPLICATE: the decoded name, cut to fit */
 } ei_json_error;
 
 /* Parses len bytes of text into doc (which need not be initialised).

@@ -770,7 +770,7 @@ static void duplicate_member_is_duplicate_violation(void **state) {
     fixture *fx = *state;
     parse_structured(fx, "{\"specversion\":\"1.0\",\"id\":\"1\",\"id\":\"2\",\"source\":\"/s\","
                          "\"type\":\"t\"}");
-    const ei_ce_violation *v = expect_single(fx, NULL, "duplicate", 400);
+    const ei_ce_violation *v = expect_single(fx, "id", "duplicate", 400);
     assert_non_null(strstr(v->detail, "\"id\""));
     assert_int_equal(fx->rc, EI_ERR_INVALID);
 }
@@ -779,13 +779,50 @@ static void escaped_duplicate_name_is_duplicate(void **state) {
     fixture *fx = *state;
     parse_structured(fx, "{\"specversion\":\"1.0\",\"id\":\"1\",\"\\u0069d\":\"2\","
                          "\"source\":\"/s\",\"type\":\"t\"}");
-    expect_single(fx, NULL, "duplicate", 400);
+    expect_single(fx, "id", "duplicate", 400);
 }
 
 static void duplicate_member_inside_data_is_rejected(void **state) {
     fixture *fx = *state;
     parse_event_with(fx, "\"data\":{\"a\":1,\"a\":2}");
+    /* The duplicate is inside the data, not an attribute of the event. */
     expect_single(fx, NULL, "duplicate", 400);
+}
+
+static void batch_duplicate_member_names_event(void **state) {
+    fixture *fx = *state;
+    parse_batch(fx, "[{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"},"
+                    "{\"specversion\":\"1.0\",\"id\":\"a,[b\",\"source\":\"/s\",\"type\":\"t\"},"
+                    "{\"specversion\":\"1.0\",\"id\":\"3\",\"id\":\"4\",\"source\":\"/s\","
+                    "\"type\":\"t\"}]");
+    const ei_ce_violation *v = expect_single(fx, "id", "duplicate", 400);
+    /* The comma and bracket inside the second id must not shift the count. */
+    assert_int_equal(v->index, 2);
+}
+
+static void batch_syntax_error_names_event(void **state) {
+    fixture *fx = *state;
+    parse_batch(fx, "[{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"},"
+                    "{\"specversion\":\"1.0\",\"id\":\"2\",\"data\":[1,2,]}]");
+    const ei_ce_violation *v = expect_single(fx, NULL, "json-syntax", 400);
+    assert_int_equal(v->index, 1);
+}
+
+static void batch_broken_array_has_no_index(void **state) {
+    fixture *fx = *state;
+    parse_batch(fx, "[{\"specversion\":\"1.0\"} {}]");
+    const ei_ce_violation *v = expect_single(fx, NULL, "json-syntax", 400);
+    assert_int_equal(v->index, -1);
+}
+
+static void invalid_utf8_in_body_is_utf8_violation(void **state) {
+    fixture *fx = *state;
+    parse_event_with(fx, "\"subject\":\"caf\xc3\"");
+    expect_single(fx, NULL, "utf-8", 400);
+
+    ei_ce_violations_init(&fx->violations, &fx->arena);
+    parse_event_with(fx, "\"subject\":\"\\ud800\"");
+    expect_single(fx, NULL, "utf-8", 400);
 }
 
 static void malformed_json_is_json_syntax_with_offset(void **state) {
@@ -1316,6 +1353,10 @@ int main(void) {
         TEST(uppercase_core_name_is_extension_name_and_missing),
         TEST(attribute_with_nul_is_rejected),
         TEST(extension_with_nul_is_rejected),
+        TEST(batch_duplicate_member_names_event),
+        TEST(batch_syntax_error_names_event),
+        TEST(batch_broken_array_has_no_index),
+        TEST(invalid_utf8_in_body_is_utf8_violation),
         TEST(attribute_with_control_character_is_rejected),
         TEST(attribute_with_noncharacter_is_rejected),
         TEST(attribute_with_allowed_unicode_is_accepted),

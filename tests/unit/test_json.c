@@ -714,9 +714,42 @@ static void parsing_suite_verdicts_match(void **state) {
     assert_int_equal(n_wrong, 0);
 }
 
+static void error_kinds_name_the_broken_rule(void **state) {
+    (void)state;
+    ei_json_doc doc;
+    ei_json_error err;
+    const char *duplicate = "{\"a\":{\"id\":1,\"\\u0069d\":2}}";
+    const char *bad_utf8 = "[\"\xff\"]";
+    const char *lone_surrogate = "[[\"\\udc00\"]]";
+    const char *syntax = "{\"a\":[1,]}";
+
+    assert_int_equal(ei_json_parse(&doc, duplicate, strlen(duplicate), NULL, &err), EI_ERR_INVALID);
+    assert_int_equal(err.kind, EI_JSON_ERROR_DUPLICATE);
+    assert_int_equal(err.depth, 2);
+    assert_string_equal(err.member, "id");
+
+    assert_int_equal(ei_json_parse(&doc, bad_utf8, strlen(bad_utf8), NULL, &err), EI_ERR_INVALID);
+    assert_int_equal(err.kind, EI_JSON_ERROR_UTF8);
+    assert_int_equal(err.depth, 1);
+
+    assert_int_equal(ei_json_parse(&doc, lone_surrogate, strlen(lone_surrogate), NULL, &err),
+                     EI_ERR_INVALID);
+    assert_int_equal(err.kind, EI_JSON_ERROR_UTF8);
+    assert_int_equal(err.depth, 2);
+
+    assert_int_equal(ei_json_parse(&doc, syntax, strlen(syntax), NULL, &err), EI_ERR_INVALID);
+    assert_int_equal(err.kind, EI_JSON_ERROR_SYNTAX);
+    assert_string_equal(err.member, "");
+
+    ei_json_options shallow = {.max_depth = 1};
+    assert_int_equal(ei_json_parse(&doc, syntax, strlen(syntax), &shallow, &err), EI_ERR_INVALID);
+    assert_int_equal(err.kind, EI_JSON_ERROR_DEPTH);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(spans_keep_numbers_and_escapes_verbatim),
+        cmocka_unit_test(error_kinds_name_the_broken_rule),
         cmocka_unit_test(scalar_documents_have_one_node),
         cmocka_unit_test(layout_matches_header_example),
         cmocka_unit_test(layout_of_nested_empty_containers),
