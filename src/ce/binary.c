@@ -212,7 +212,9 @@ static void check_body(ei_ce_binary *binary, const char *content_type, const cha
                     ei_arena_strndup(arena, content_type, strlen(content_type)),
                     strlen(content_type));
 
-    if (len == 0) return;
+    /* Without data, Content-Type may be absent; a present one must still
+     * name JSON, so a form post or plain text never becomes an event. */
+    if (len == 0 && !content_type) return;
 
     if (!content_type) {
         ei_ce_violations_add(violations, -1, "datacontenttype", "unsupported-data-content-type",
@@ -230,6 +232,7 @@ static void check_body(ei_ce_binary *binary, const char *content_type, const cha
                              ei_ce_quote(arena, content_type, strlen(content_type)));
         return;
     }
+    if (len == 0) return;
 
     ei_json_doc doc;
     ei_json_error err;

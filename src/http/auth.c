@@ -25,7 +25,7 @@ enum MHD_Result ei_http_authenticate(ei_request *req) {
 
     const char *key = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
                                                   server->config->auth_header);
-    char detail[256];
+    char detail[400];
     switch (ei_registry_authenticate(server->registry, req->tenant, key, who)) {
     case EI_AUTH_OK:
         return MHD_YES;
@@ -35,12 +35,15 @@ enum MHD_Result ei_http_authenticate(ei_request *req) {
         return ei_http_send_unauthorized(req, detail);
     case EI_AUTH_INVALID_KEY:
         return ei_http_send_unauthorized(req, "the API key is invalid, unknown or revoked");
-    case EI_AUTH_WRONG_TENANT:
+    case EI_AUTH_WRONG_TENANT: {
+        /* Quoted so that a key pasted into the path shows no secret. */
+        char quoted[300];
+        ei_registry_quote(req->tenant, quoted, sizeof(quoted));
         ei_log(EI_LOG_WARN, "auth", "key %s of tenant %s used for tenant %s", who->key_id,
-               who->tenant, req->tenant);
-        snprintf(detail, sizeof(detail), "the API key does not grant access to tenant \"%s\"",
-                 req->tenant);
+               who->tenant, quoted);
+        snprintf(detail, sizeof(detail), "the API key does not grant access to tenant %s", quoted);
         return ei_http_send_problem(req, 403, "forbidden", "Forbidden", detail, NULL);
+    }
     case EI_AUTH_DISABLED:
         return ei_http_send_problem(req, 403, "forbidden", "Forbidden",
                                     "the tenant or the principal of this API key is disabled",

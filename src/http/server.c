@@ -37,6 +37,31 @@ static const char *route_path(const ei_config *config, const char *url) {
     return url + base_len;
 }
 
+/* Copies url for the access log and problem documents, hiding the secret of anything that looks
+ * like an API key ("eik_" KEYID "_" SECRET), which a client may paste into a
+ * path by mistake. */
+static char *loggable_path(ei_arena *arena, const char *url) {
+    const char *key = strstr(url, "eik_");
+    if (!key) return ei_arena_strndup(arena, url, strlen(url));
+
+    ei_buf masked = {0};
+    const char *rest = url;
+    while (key) {
+        size_t keep = (size_t)(key - rest) + 4 + EI_KEY_ID_LEN + 1; /* through KEYID and "_" */
+        if (keep > strlen(rest)) keep = strlen(rest);
+        ei_buf_append(&masked, rest, keep);
+        rest += keep;
+        size_t secret = strcspn(rest, "/?");
+        if (secret > 0) ei_buf_append_str(&masked, "***");
+        rest += secret;
+        key = strstr(rest, "eik_");
+    }
+    ei_buf_append_str(&masked, rest);
+    char *copy = ei_arena_strndup(arena, masked.data, masked.len);
+    ei_buf_free(&masked);
+    return copy;
+}
+
 static ei_request *request_create(ei_server *server, struct MHD_Connection *connection,
                                   const char *url, const char *method) {
     ei_request *req = ei_xcalloc(1, sizeof(*req));
@@ -44,7 +69,7 @@ static ei_request *request_create(ei_server *server, struct MHD_Connection *conn
     req->server = server;
     req->connection = connection;
     req->method = method;
-    req->path = ei_arena_strndup(&req->arena, url, strlen(url));
+    req->path = loggable_path(&req->arena, url);
     req->started_ns = now_ns();
     atomic_init(&req->state, REQUEST_READING);
     atomic_fetch_add(&server->active_requests, 1);
@@ -167,19 +192,19 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     *con_cls = NULL;
 
     double duration_ms = (double)(now_ns() - req->started_ns) / 1e6;
+    const char *tenant = req->tenant ? loggable_path(&req->arena, req->tenant) : "-";
     if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
         ei_log(EI_LOG_INFO, "http",
                "%s %s tenant=%s principal=%s key=%s status=%d events=%zu duration_ms=%.3f",
-               req->method, req->path, req->tenant ? req->tenant : "-",
-               req->who.principal[0] ? req->who.principal : "-",
+               req->method, req->path, tenant, req->who.principal[0] ? req->who.principal : "-",
                req->who.key_id[0] ? req->who.key_id : "-", req->status, req->event_count,
                duration_ms);
     } else {
         ei_log(EI_LOG_WARN, "http",
                "%s %s tenant=%s status=%d events=%zu duration_ms=%.3f: connection closed before "
                "the response was sent (code %d)",
-               req->method, req->path, req->tenant ? req->tenant : "-", req->status,
-               req->event_count, duration_ms, (int)code);
+               req->method, req->path, tenant, req->status, req->event_count, duration_ms,
+               (int)code);
     }
 
     /* A suspended request cannot complete before its done callback has run,

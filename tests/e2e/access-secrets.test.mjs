@@ -74,6 +74,7 @@ describe('secrets stay secret', () => {
             ['key in Authorization', { tenant: TENANT, headers: { Authorization: `Bearer ${writer.key}` }, type: TYPE }, 401],
             ['foreign tenant', { tenant: OTHER, key: writer.key, type: TYPE }, 403],
             ['missing tenant', { tenant: 'no-such-tenant', key: outsider.key, type: TYPE }, 403],
+            ['key pasted as tenant id', { tenant: writer.key, key: writer.key, type: TYPE }, 403],
             ['type not granted', { tenant: TENANT, key: writer.key, type: FORBIDDEN_TYPE }, 403],
             ['invalid event', { tenant: TENANT, key: writer.key, type: TYPE, headers: { 'ce-time': 'yesterday' } }, 400],
         ];

@@ -1257,6 +1257,14 @@ static void binary_non_json_body_is_unsupported(void **state) {
     assert_int_equal(fx->rc, EI_ERR_UNSUPPORTED);
 }
 
+static void binary_empty_body_with_form_type_is_unsupported(void **state) {
+    fixture *fx = *state;
+    ei_ce_binary binary;
+    start_binary(fx, &binary);
+    finish_binary(fx, &binary, "application/x-www-form-urlencoded", "");
+    expect_single(fx, "datacontenttype", "unsupported-data-content-type", 415);
+}
+
 static void binary_malformed_json_body_is_json_syntax(void **state) {
     fixture *fx = *state;
     ei_ce_binary binary;
@@ -1414,6 +1422,7 @@ int main(void) {
         TEST(binary_non_json_body_is_unsupported),
         TEST(binary_malformed_json_body_is_json_syntax),
         TEST(binary_empty_body_has_no_data),
+        TEST(binary_empty_body_with_form_type_is_unsupported),
         TEST(binary_invalid_content_type_is_media_type),
         TEST(binary_body_over_size_limit_is_too_large),
         TEST(violations_status_is_shared_or_400),
