@@ -4,17 +4,17 @@
  * The record of one event (CloudEvents Kafka protocol binding, binary
  * content mode; docs/kafka.md has more):
  *
- *   +--------------------------------------------------------------+
- *   | topic     topic_prefix + type                                 |
- *   | key       partitionkey bytes, or null (no key)                |
- *   | headers   ce_specversion: 1.0                                 |
- *   |           ce_id: ...        ce_source: ...    ce_type: ...    |
- *   |           ce_<name>: ...    every other attribute, extensions |
- *   |                             included (ce_partitionkey too)    |
- *   |           content-type: datacontenttype, else application/json|
- *   |                         when there is data, else absent       |
- *   | value     the data bytes as received, or null (no data)       |
- *   +--------------------------------------------------------------+
+ *   topic      topic_prefix + type
+ *   key        the partitionkey bytes, or null (no key)
+ *   headers    ce_specversion   1.0
+ *              ce_id, ce_source, ce_type ...
+ *              ce_<name>        every other attribute and extension,
+ *                               ce_partitionkey included
+ *              content-type     datacontenttype; application/json when
+ *                               the event has data but no
+ *                               datacontenttype; absent otherwise
+ *   value      the data bytes as received, or null (no data)
+ *   timestamp  CreateTime, set by librdkafka when the record is queued
  *
  * Header values are the attributes' canonical strings (true, -42, ...),
  * which are UTF-8. There is never a ce_datacontenttype header.
@@ -25,7 +25,7 @@
  *     callbacks and every request's done callback run there.
  *   - The monitor thread sends a metadata request every HEALTH_INTERVAL_MS.
  *   - librdkafka's broker threads call the log and broker-state callbacks.
- * kafka.mutex guards closing, active_calls, ready and monitor_stopping;
+ * kafka.mutex guards closing, active_calls, ready and monitor_stopping.
  * kafka.broker_mutex guards the broker table.
  *
  * Memory: a request's events stay valid until its done callback has run,

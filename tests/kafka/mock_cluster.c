@@ -2,10 +2,13 @@
  *
  * Starts librdkafka's mock cluster (rdkafka_mock.h) with 3 brokers
  * listening on 127.0.0.1, prints one line "bootstrap=HOST:PORT,..." and
- * then reads one command a line, answering each with a line "ok" or
+ * then reads one command a line and replies to each with a line "ok" or
  * "error <reason>":
  *
  *   topic-create NAME PARTITIONS REPLICATION
+ *   partition-leader NAME PARTITION ID
+ *                             make broker ID the leader of a partition (the
+ *                             mock picks leaders at random otherwise)
  *   broker-down ID            close the broker's connections and refuse new ones
  *   broker-up ID
  *   push-errors APIKEY ERRNAME COUNT
@@ -36,7 +39,7 @@
 #define DEFAULT_BROKERS 3
 #define MAX_ARGS 5
 
-/* Kafka protocol API keys, from the Kafka protocol guide. */
+/* Kafka protocol API keys, as librdkafka's rdkafka_protocol.h numbers them. */
 static const struct {
     const char *name;
     int16_t key;
@@ -166,6 +169,20 @@ static int topic_create(rd_kafka_mock_cluster_t *mcluster, int broker_count, cha
     return reply_ok();
 }
 
+static int partition_leader(rd_kafka_mock_cluster_t *mcluster, int broker_count, char **args) {
+    long partition;
+    int32_t id;
+    if (!parse_int(args[2], 0, 100000, &partition))
+        return reply_error("invalid partition %s", args[2]);
+    if (parse_broker_id(args[3], broker_count, &id) != 0)
+        return reply_error("invalid broker id %s", args[3]);
+
+    rd_kafka_resp_err_t err =
+        rd_kafka_mock_partition_set_leader(mcluster, args[1], (int32_t)partition, id);
+    if (err) return reply_error("%s", rd_kafka_err2str(err));
+    return reply_ok();
+}
+
 /* Runs one command line. Returns 1 on quit, else 0. */
 static int run_command(rd_kafka_mock_cluster_t *mcluster, int broker_count, char *line) {
     char *args[MAX_ARGS + 1] = {0};
@@ -189,6 +206,8 @@ static int run_command(rd_kafka_mock_cluster_t *mcluster, int broker_count, char
     }
     if (strcmp(name, "topic-create") == 0 && argc == 4) {
         topic_create(mcluster, broker_count, args);
+    } else if (strcmp(name, "partition-leader") == 0 && argc == 4) {
+        partition_leader(mcluster, broker_count, args);
     } else if ((strcmp(name, "broker-down") == 0 || strcmp(name, "broker-up") == 0) &&
                argc == 2) {
         broker_command(mcluster, broker_count, args, argc);
