@@ -178,11 +178,14 @@ bool ei_kafka_topic_name_valid(const char *name, size_t len) {
 
 /* ---- Health ---------------------------------------------------------- */
 
-/* Recomputes the cached health and logs a change. Any thread. */
+/* Recomputes the cached health and logs a change. Any thread; callers must
+ * not hold broker_mutex. The whole computation runs under broker_mutex, so
+ * the last caller, which has seen every earlier change, stores last. */
 static void update_health(ei_kafka *kafka) {
     ei_health health = EI_HEALTH_OK;
     char reason[256] = "";
 
+    pthread_mutex_lock(&kafka->broker_mutex);
     if (atomic_load(&kafka->fatal)) {
         health = EI_HEALTH_FAIL;
         snprintf(reason, sizeof(reason), "the producer hit a fatal error; restart the service");
@@ -194,7 +197,6 @@ static void update_health(ei_kafka *kafka) {
         snprintf(reason, sizeof(reason), "no Kafka broker responded to a metadata request within %d ms",
                  HEALTH_TIMEOUT_MS);
     } else {
-        pthread_mutex_lock(&kafka->broker_mutex);
         size_t down = 0;
         for (size_t i = 0; i < kafka->broker_count; i++) {
             const broker_entry *entry = &kafka->brokers[i];
@@ -203,7 +205,6 @@ static void update_health(ei_kafka *kafka) {
                 snprintf(reason, sizeof(reason), "broker %s:%d (id %d) is down", entry->host,
                          entry->port, (int)entry->id);
         }
-        pthread_mutex_unlock(&kafka->broker_mutex);
         if (down > 0) {
             health = EI_HEALTH_WARN;
             if (down > 1) {
@@ -214,6 +215,8 @@ static void update_health(ei_kafka *kafka) {
     }
 
     int previous = atomic_exchange(&kafka->health, (int)health);
+    pthread_mutex_unlock(&kafka->broker_mutex);
+
     if (previous == (int)health) return;
     if (health == EI_HEALTH_OK)
         ei_log(EI_LOG_INFO, "kafka", "health is ok (was %s)", health_name((ei_health)previous));
