@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backbone/elog.h"
+#include "backbone/kafka.h"
 #include "cli/admin.h"
 #include "cli/cli.h"
 #include "config/config.h"
@@ -78,6 +79,29 @@ fail:
     return -1;
 }
 
+/* Opens the backbone that config.backbone names. Returns 0 or -1 after
+ * logging why. */
+static int open_backbone(const ei_config *config, ei_backbone **backbone) {
+    char err[512];
+    if (strcmp(config->backbone, "kafka") == 0) {
+        ei_kafka_options kafka_options = {
+            .brokers = config->kafka_brokers,
+            .topic_prefix = config->kafka_topic_prefix,
+            .delivery_timeout_ms = config->delivery_timeout_ms,
+            .properties = (const char *const *)config->kafka_properties,
+            .property_count = config->kafka_property_count,
+        };
+        if (ei_kafka_open(&kafka_options, backbone, err, sizeof(err)) == EI_OK) return 0;
+        ei_log(EI_LOG_ERROR, "main", "cannot open the Kafka backbone: %s", err);
+        return -1;
+    }
+
+    ei_elog_options log_options = {.data_dir = config->data_dir};
+    if (ei_elog_open(&log_options, backbone, err, sizeof(err)) == EI_OK) return 0;
+    ei_log(EI_LOG_ERROR, "main", "cannot open the event log: %s", err);
+    return -1;
+}
+
 static void warn_insecure(void) {
     for (int i = 0; i < 3; i++)
         ei_log(EI_LOG_WARN, "main",
@@ -113,11 +137,7 @@ static int serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ei_elog_options log_options = {.data_dir = config.data_dir};
-    if (ei_elog_open(&log_options, &backbone, err, sizeof(err)) != EI_OK) {
-        ei_log(EI_LOG_ERROR, "main", "cannot open the event log: %s", err);
-        goto out;
-    }
+    if (open_backbone(&config, &backbone) != 0) goto out;
     if (config.insecure_no_auth) {
         warn_insecure();
     } else {
@@ -134,9 +154,10 @@ static int serve(int argc, char **argv) {
     }
 
     const char *host = config.listen;
-    ei_log(EI_LOG_INFO, "main", "listening on http://%.*s:%u%s (embedded log in %s)",
+    bool kafka = strcmp(config.backbone, "kafka") == 0;
+    ei_log(EI_LOG_INFO, "main", "listening on http://%.*s:%u%s (%s %s)",
            (int)(strrchr(host, ':') - host), host, ei_server_port(server), config.base_path,
-           config.data_dir);
+           kafka ? "Kafka at" : "embedded log in", kafka ? config.kafka_brokers : config.data_dir);
 
     int signal_number = wait_for_signal(&signals);
     ei_log(EI_LOG_INFO, "main", "received %s; finishing requests under way",
