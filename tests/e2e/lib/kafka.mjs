@@ -122,11 +122,14 @@ export function startKafkaServer(cluster, { prefix, args = [] } = {}) {
 // Kafka backbone logs one of two lines when it opens. A server built before
 // `serve --backbone kafka` opened the Kafka backbone would write to its
 // embedded log instead, and the tests skip with this reason.
+// Throws unless the server's log shows that it opened the Kafka backbone,
+// so a server that silently fell back to the embedded log fails the suite
+// instead of passing it. Returns null (no reason to skip).
 export function kafkaBackboneMissing(server) {
     if (/kafka: (connected to the Kafka cluster|no Kafka broker at)/.test(server.stderr)) {
         return null;
     }
-    return 'the server did not open the Kafka backbone for --backbone kafka';
+    throw new Error(`the server did not open the Kafka backbone for --backbone kafka:\n${server.stderr}`);
 }
 
 // Reads every record of topic, from the start of each partition to its end,
