@@ -118,10 +118,6 @@ export function startKafkaServer(cluster, { prefix, args = [] } = {}) {
     });
 }
 
-// Returns why server does not write to Kafka, or null when it does: the
-// Kafka backbone logs one of two lines when it opens. A server built before
-// `serve --backbone kafka` opened the Kafka backbone would write to its
-// embedded log instead, and the tests skip with this reason.
 // Throws unless the server's log shows that it opened the Kafka backbone,
 // so a server that silently fell back to the embedded log fails the suite
 // instead of passing it. Returns null (no reason to skip).
