@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "metrics/metrics.h"
 #include "registry/registry.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -35,8 +36,9 @@ static void print_usage(FILE *out) {
             "Run `event-issuer COMMAND --help` for the options of a command.\n");
 }
 
-/* Blocks until SIGTERM or SIGINT arrives. The signals are blocked in every
- * thread (set before any thread starts), so only this sigwait sees them. */
+/* Blocks until SIGTERM, SIGINT or SIGHUP arrives. The signals are blocked
+ * in every thread (set before any thread starts), so only this sigwait
+ * sees them. */
 static int wait_for_signal(const sigset_t *signals) {
     int signal_number = 0;
     sigwait(signals, &signal_number);
@@ -109,6 +111,40 @@ static void warn_insecure(void) {
                "produce any event for any tenant. Use this only for local development. !!!");
 }
 
+/* Applies the options that may change while the server runs; server is
+ * NULL before it starts. */
+static void apply_runtime_options(const ei_config *config, ei_server *server) {
+    ei_log_set_threshold(config->log_level);
+    ei_log_set_format(config->log_format);
+    ei_metrics_set_event_series_limit(config->metrics_event_series);
+    if (server) ei_server_update_limits(server, config);
+}
+
+/* SIGHUP: reads the configuration again (file, environment, the same
+ * flags) and applies what can change without a restart. An invalid
+ * configuration changes nothing. */
+static void reload_config(ei_config *config, ei_server *server, int argc, char **argv) {
+    ei_config fresh;
+    bool help = false;
+    char *message = NULL;
+    size_t message_len = 0;
+
+    ei_log(EI_LOG_INFO, "main", "received SIGHUP; reloading the configuration");
+    FILE *err = open_memstream(&message, &message_len);
+    int rc = err ? ei_config_load(&fresh, argc, argv, &help, err) : -1;
+    if (err) fclose(err);
+    if (rc == 0) {
+        ei_config_update(config, &fresh);
+        apply_runtime_options(config, server);
+    } else {
+        size_t len = message ? strcspn(message, "\n") : 0;
+        ei_log(EI_LOG_ERROR, "main", "configuration not reloaded, the old one stays: %.*s",
+               (int)len, message ? message : "cannot capture the error message");
+    }
+    ei_config_free(&fresh);
+    free(message);
+}
+
 static int serve(int argc, char **argv) {
     ei_config config;
     bool help = false;
@@ -128,12 +164,13 @@ static int serve(int argc, char **argv) {
         ei_config_free(&config);
         return 0;
     }
-    ei_log_threshold = config.log_level;
+    apply_runtime_options(&config, NULL);
 
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -159,7 +196,9 @@ static int serve(int argc, char **argv) {
            (int)(strrchr(host, ':') - host), host, ei_server_port(server), config.base_path,
            kafka ? "Kafka at" : "embedded log in", kafka ? config.kafka_brokers : config.data_dir);
 
-    int signal_number = wait_for_signal(&signals);
+    int signal_number;
+    while ((signal_number = wait_for_signal(&signals)) == SIGHUP)
+        reload_config(&config, server, argc, argv);
     ei_log(EI_LOG_INFO, "main", "received %s; finishing requests under way",
            signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ce/event.h"
+#include "util/mem.h"
 
 /* What the backbone can say about one event, as librdkafka's
  * rd_kafka_msg_status_t does. */
@@ -64,6 +65,16 @@ struct ei_produce {
     size_t count;           /* at least 1 */
     const char *tombstone_topic; /* borrowed; the event type whose topic gets the tombstone */
     const char *tombstone_key;   /* borrowed; the partition key to forget */
+    /* W3C Trace Context of the request, borrowed. traceparent is never NULL
+     * when the HTTP layer produces: it names the caller's trace (or one the
+     * server started) with the server's span as the parent, as
+     * "00-<trace id>-<span id>-<flags>". tracestate is the caller's valid
+     * tracestate or NULL. A backbone that keeps per-record metadata stores
+     * them under these names (Kafka: record headers "traceparent" and
+     * "tracestate", not ce_ headers); an event's own traceparent extension
+     * attribute is a separate thing and travels unchanged with the event. */
+    const char *traceparent;
+    const char *tracestate;
     ei_delivery *deliveries; /* caller-allocated, count entries, filled by the backbone */
     ei_produce_done_fn done;
     void *opaque;           /* for the caller */
@@ -86,6 +97,15 @@ typedef struct ei_backbone_ops {
     ei_health (*health)(ei_backbone *backbone);
     /* Finishes every queued request (their done callbacks run), then frees. */
     void (*close)(ei_backbone *backbone);
+    /* Optional (NULL: none). Appends the backbone's own metrics to out in
+     * the Prometheus text format, each with its HELP and TYPE lines, for
+     * GET /metrics; ei_metrics_write_gauge and ei_metrics_write_counter
+     * (metrics/metrics.h) write one each. Names start with
+     * "event_issuer_<backbone name>_", for example
+     * event_issuer_kafka_queue_messages. Runs on an HTTP worker thread
+     * while requests are produced, so it reads only atomics or takes its
+     * own locks briefly. */
+    void (*metrics)(ei_backbone *backbone, ei_buf *out);
 } ei_backbone_ops;
 
 struct ei_backbone {
@@ -98,6 +118,10 @@ static inline int ei_backbone_produce(ei_backbone *backbone, ei_produce *request
 
 static inline ei_health ei_backbone_health(ei_backbone *backbone) {
     return backbone->ops->health(backbone);
+}
+
+static inline void ei_backbone_metrics(ei_backbone *backbone, ei_buf *out) {
+    if (backbone->ops->metrics) backbone->ops->metrics(backbone, out);
 }
 
 static inline void ei_backbone_close(ei_backbone *backbone) {

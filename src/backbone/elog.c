@@ -21,8 +21,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -710,8 +712,15 @@ static void fail_commit(ei_elog *log, const request_list *in_commit, ei_persiste
 
 /* Writes a batch of requests (linked through next) in one transaction and
  * completes them. Runs on the writer thread. */
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void write_batch(ei_elog *log, ei_produce *batch) {
     int64_t now = ei_now_us();
+    uint64_t started_ns = monotonic_ns();
     request_list in_commit; /* requests whose outcome is the commit's */
     request_list failed;    /* requests whose own insert failed */
     char message[sizeof(((ei_delivery *)0)->error)] = "";
@@ -742,6 +751,9 @@ static void write_batch(ei_elog *log, ei_produce *batch) {
         fill_list(&in_commit, EI_PERSISTED, EI_DELIVERY_ERROR_NONE, now, NULL);
         atomic_store(&log->failing, false);
         atomic_fetch_add(&log->commits, 1);
+        size_t events = 0;
+        count_list(&in_commit, &events);
+        ei_metrics_observe_commit(events, monotonic_ns() - started_ns);
     }
 
     complete_list(&failed);

@@ -1,8 +1,14 @@
-/* Server configuration: one table of options drives command-line parsing,
- * EVENT_ISSUER_* environment variables, defaults, validation and --help.
+/* Server configuration: one table of options drives command-line flags,
+ * EVENT_ISSUER_* environment variables, the configuration file, defaults,
+ * validation, --help and the README's options table.
  *
  * Precedence: a command-line flag wins over the environment, which wins
- * over the default. */
+ * over the configuration file (--config), which wins over the default.
+ *
+ * The configuration file has one "name = value" per line, where name is
+ * the option's flag without "--" (or kafka.PROPERTY). Blank lines and
+ * lines whose first non-blank character is "#" are ignored; a value may be
+ * written in double quotes to keep spaces at its ends. */
 #ifndef EI_CONFIG_H
 #define EI_CONFIG_H
 
@@ -13,16 +19,20 @@
 #include "util/log.h"
 
 typedef struct ei_config {
+    char *config_file;        /* "" or the path given by --config */
     char *listen;             /* HOST:PORT, [IPv6]:PORT */
     char *data_dir;           /* embedded log folder */
     char *base_path;          /* "" or "/prefix" without a trailing slash */
     ei_log_level log_level;
+    ei_log_format log_format;
     size_t max_event_bytes;   /* one event: binary body or structured object */
     size_t max_batch_bytes;   /* one batch request body */
     size_t max_batch_events;  /* events in one batch */
     size_t threads;           /* HTTP worker threads */
     size_t connection_limit;  /* open connections at once */
     size_t connection_timeout; /* seconds of inactivity before a connection is closed */
+    char *metrics_listen;     /* "" or HOST:PORT of a separate /metrics listener */
+    size_t metrics_event_series; /* series limit of event_issuer_events_total */
     char *backbone;           /* "embedded" or "kafka" */
     char *kafka_brokers;      /* bootstrap servers, HOST:PORT[,HOST:PORT...] */
     char *kafka_topic_prefix; /* prepended to the event type to name the topic */
@@ -34,10 +44,19 @@ typedef struct ei_config {
     bool demo;                /* on an empty registry, create a demo tenant and print its key */
 } ei_config;
 
-/* Fills config from defaults, the environment and argv (options only; the
- * caller strips the subcommand). Returns 0, or -1 after printing a message
- * naming the option to err. A "--help" argument sets *help and returns 0. */
+/* Fills config from defaults, the configuration file, the environment and
+ * argv (options only; the caller strips the subcommand). Returns 0, or -1
+ * after printing a message naming the option (and FILE:LINE for the file)
+ * to err. A "--help" argument sets *help and returns 0. config must be
+ * freed with ei_config_free in either case. */
 int ei_config_load(ei_config *config, int argc, char **argv, bool *help, FILE *err);
+
+/* Takes the reloadable options (see --help) that differ in fresh into
+ * config, and logs each one taken and each other difference, which needs a
+ * restart to take effect. Runs on the thread that owns config; other
+ * threads must not read its reloadable fields. Returns how many options
+ * were taken. */
+size_t ei_config_update(ei_config *config, const ei_config *fresh);
 
 /* Prints the option table: flag, environment variable, default, meaning. */
 void ei_config_print_help(FILE *out);

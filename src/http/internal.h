@@ -10,6 +10,8 @@
 #include "backbone/backbone.h"
 #include "ce/event.h"
 #include "config/config.h"
+#include "http/server.h"
+#include "http/trace.h"
 #include "registry/registry.h"
 #include "util/mem.h"
 
@@ -21,7 +23,7 @@ typedef struct ei_request ei_request;
 typedef struct ei_route {
     const char *method;
     const char *pattern;
-    size_t (*body_limit)(const ei_config *config); /* NULL: no body expected */
+    size_t (*body_limit)(const ei_server *server); /* NULL: no body expected */
     int action; /* ei_action the caller needs, or -1 for open routes */
     enum MHD_Result (*handle)(ei_request *req);
 } ei_route;
@@ -33,15 +35,22 @@ typedef enum request_state {
     REQUEST_ANSWERED,  /* response queued */
 } request_state;
 
-typedef struct ei_server {
+struct ei_server {
     struct MHD_Daemon *daemon;
-    const ei_config *config; /* borrowed */
+    struct MHD_Daemon *metrics_daemon; /* NULL unless --metrics-listen is set */
+    const ei_config *config; /* borrowed; its reloadable fields are read only through
+                                the atomics below */
     ei_backbone *backbone;   /* borrowed */
     ei_registry *registry;   /* borrowed; NULL when authentication is off */
     unsigned port;
+    unsigned metrics_port;
     atomic_long active_requests; /* contexts created and not yet completed */
     atomic_bool draining;        /* shutting down: answers close their connection */
-} ei_server;
+    /* The limits that a configuration reload may change while requests run. */
+    atomic_size_t max_event_bytes;
+    atomic_size_t max_batch_bytes;
+    atomic_size_t max_batch_events;
+};
 
 /* Per-request state, from the first header callback to the completion
  * notification. Everything the request allocates lives in arena. */
@@ -54,6 +63,9 @@ struct ei_request {
     char *tenant;          /* arena; NULL for routes without a tenant */
     ei_principal_ref who;  /* the authenticated caller, for routes with an action */
     int64_t started_ns;
+    ei_trace trace;         /* the request's trace and the server's span */
+    const char *tracestate; /* arena; the caller's valid tracestate, or NULL */
+    int64_t backbone_started_ns; /* when the backbone got the request */
 
     ei_arena arena;
     ei_buf body;        /* owned */
@@ -77,6 +89,9 @@ const ei_route *ei_http_route_find(const char *method, const char *path, ei_aren
 enum MHD_Result ei_http_send_json(ei_request *req, int status, ei_buf *body);
 /* A response without a content type, such as 204 with an empty body. */
 enum MHD_Result ei_http_send_status(ei_request *req, int status, ei_buf *body);
+/* A response with the given content type. */
+enum MHD_Result ei_http_send_text(ei_request *req, int status, ei_buf *body,
+                                  const char *content_type);
 enum MHD_Result ei_http_send_problem(ei_request *req, int status, const char *problem,
                                      const char *title, const char *detail,
                                      const ei_ce_violations *violations);
@@ -103,6 +118,7 @@ bool ei_http_authorize_events(ei_request *req, enum MHD_Result *result);
 enum MHD_Result ei_http_handle_produce(ei_request *req);
 enum MHD_Result ei_http_handle_batch(ei_request *req);
 enum MHD_Result ei_http_handle_health(ei_request *req);
+enum MHD_Result ei_http_handle_metrics(ei_request *req);
 enum MHD_Result ei_http_handle_tombstone(ei_request *req); /* tombstone.c */
 /* Authorizes the request's events (or tombstone) and hands them to the
  * backbone, suspending the connection. */

@@ -5,24 +5,29 @@
  * invalid event in a batch stores nothing. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "http/internal.h"
 #include "json/json.h"
+#include "metrics/metrics.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/timefmt.h"
 
 static ei_ce_limits request_limits(const ei_request *req) {
-    const ei_config *config = req->server->config;
+    const ei_server *server = req->server;
     ei_ce_limits limits = {
-        .max_event_bytes = config->max_event_bytes,
-        .max_batch_events = config->max_batch_events,
+        .max_event_bytes = atomic_load_explicit(&server->max_event_bytes, memory_order_relaxed),
+        .max_batch_events = atomic_load_explicit(&server->max_batch_events, memory_order_relaxed),
         .max_json_depth = 256,
     };
     return limits;
 }
 
 enum MHD_Result ei_http_send_violations(ei_request *req, const ei_ce_violations *violations) {
+    for (size_t i = 0; i < violations->count; i++)
+        ei_metrics_count_validation_failure(violations->items[i].rule);
+
     int status = ei_ce_violations_status(violations);
     const char *problem = "invalid-event";
     const char *title = "Invalid CloudEvent";
@@ -43,8 +48,16 @@ enum MHD_Result ei_http_send_violations(ei_request *req, const ei_ce_violations 
     return ei_http_send_problem(req, status, problem, title, detail, violations);
 }
 
+static int64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Runs on a backbone thread. */
 static void backbone_done(ei_produce *produce) {
     ei_request *req = produce->opaque;
+    ei_metrics_observe_backbone((uint64_t)(monotonic_ns() - req->backbone_started_ns));
     atomic_store(&req->state, REQUEST_DELIVERED);
     MHD_resume_connection(req->connection);
 }
@@ -63,8 +76,11 @@ enum MHD_Result ei_http_submit(ei_request *req) {
     produce->events = req->events;
     produce->count = req->event_count;
     produce->deliveries = ei_arena_calloc(&req->arena, req->event_count, sizeof(ei_delivery));
+    produce->traceparent = req->trace.traceparent;
+    produce->tracestate = req->tracestate;
     produce->done = backbone_done;
     produce->opaque = req;
+    req->backbone_started_ns = monotonic_ns();
 
     /* Suspend first: the done callback may run on another thread before
      * ei_backbone_produce returns, and it resumes the connection. */
@@ -248,10 +264,28 @@ static enum MHD_Result send_delivery_failure(ei_request *req) {
     return result;
 }
 
+/* Counts the request's events by tenant, type and persistence status,
+ * once per run of equal types and statuses. Tombstones are not events and
+ * are not counted. */
+static void count_events(const ei_request *req) {
+    size_t run = 0;
+    for (size_t i = 0; req->events && i < req->event_count; i++) {
+        run++;
+        bool last = i + 1 == req->event_count;
+        if (!last && req->produce.deliveries[i + 1].status == req->produce.deliveries[i].status &&
+            strcmp(req->events[i + 1].type, req->events[i].type) == 0)
+            continue;
+        ei_metrics_count_events(req->tenant, req->events[i].type,
+                                ei_persistence_name(req->produce.deliveries[i].status), run);
+        run = 0;
+    }
+}
+
 enum MHD_Result ei_http_answer_deliveries(ei_request *req) {
     bool all_persisted = true;
     for (size_t i = 0; i < req->event_count; i++)
         if (req->produce.deliveries[i].status != EI_PERSISTED) all_persisted = false;
+    count_events(req);
     if (!all_persisted) return send_delivery_failure(req);
 
     if (!req->events) {
@@ -269,6 +303,14 @@ enum MHD_Result ei_http_answer_deliveries(ei_request *req) {
     }
     if (batch) ei_buf_append_char(&out, ']');
     return ei_http_send_json(req, 200, &out);
+}
+
+enum MHD_Result ei_http_handle_metrics(ei_request *req) {
+    ei_buf out = {0};
+    ei_buf_reserve(&out, 16384);
+    ei_metrics_write(&out);
+    ei_backbone_metrics(req->server->backbone, &out);
+    return ei_http_send_text(req, 200, &out, EI_METRICS_CONTENT_TYPE);
 }
 
 enum MHD_Result ei_http_handle_health(ei_request *req) {

@@ -43,6 +43,11 @@ enum MHD_Result ei_http_send_status(ei_request *req, int status, ei_buf *body) {
     return queue(req, status, body, NULL, NULL, NULL);
 }
 
+enum MHD_Result ei_http_send_text(ei_request *req, int status, ei_buf *body,
+                                  const char *content_type) {
+    return queue(req, status, body, content_type, NULL, NULL);
+}
+
 static void write_member(ei_buf *out, const char *name, const char *value) {
     ei_buf_append_char(out, ',');
     ei_json_write_string(out, name, strlen(name));
@@ -59,6 +64,7 @@ static void write_problem_head(ei_buf *out, ei_request *req, int status, const c
     ei_buf_printf(out, ",\"status\":%d", status);
     write_member(out, "detail", detail);
     if (req->path) write_member(out, "instance", req->path);
+    write_member(out, "traceId", req->trace.trace_id);
 }
 
 static void write_violations(ei_buf *out, const ei_ce_violations *violations) {

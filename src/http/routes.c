@@ -7,12 +7,12 @@
 
 #include "http/internal.h"
 
-static size_t event_body_limit(const ei_config *config) {
-    return config->max_event_bytes;
+static size_t event_body_limit(const ei_server *server) {
+    return atomic_load_explicit(&server->max_event_bytes, memory_order_relaxed);
 }
 
-static size_t batch_body_limit(const ei_config *config) {
-    return config->max_batch_bytes;
+static size_t batch_body_limit(const ei_server *server) {
+    return atomic_load_explicit(&server->max_batch_bytes, memory_order_relaxed);
 }
 
 static const ei_route routes[] = {
@@ -20,6 +20,7 @@ static const ei_route routes[] = {
     {"DELETE", "/{tenantId}/produce", event_body_limit, EI_ACTION_TOMBSTONE, ei_http_handle_tombstone},
     {"POST", "/{tenantId}/produce/batch", batch_body_limit, EI_ACTION_PRODUCE, ei_http_handle_batch},
     {"GET", "/healthz", NULL, -1, ei_http_handle_health},
+    {"GET", "/metrics", NULL, -1, ei_http_handle_metrics},
 };
 
 #define ROUTE_COUNT (sizeof(routes) / sizeof(routes[0]))

@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "http/internal.h"
+#include "metrics/metrics.h"
 #include "util/log.h"
 
 static int64_t now_ns(void) {
@@ -62,6 +64,47 @@ static char *loggable_path(ei_arena *arena, const char *url) {
     return copy;
 }
 
+/* The trace headers of a request. Repeated tracestate headers form one
+ * list, as the specification says; a repeated traceparent is invalid. */
+typedef struct trace_headers {
+    const char *traceparent;
+    size_t traceparent_count;
+    ei_buf tracestate;
+} trace_headers;
+
+static enum MHD_Result collect_trace_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value) {
+    (void)kind;
+    trace_headers *headers = cls;
+    if (!value) return MHD_YES;
+    if (strcasecmp(key, "traceparent") == 0) {
+        headers->traceparent = value;
+        headers->traceparent_count++;
+    } else if (strcasecmp(key, "tracestate") == 0) {
+        if (headers->tracestate.len > 0) ei_buf_append_char(&headers->tracestate, ',');
+        ei_buf_append_str(&headers->tracestate, value);
+    }
+    return MHD_YES;
+}
+
+/* Continues the caller's trace when its traceparent is valid, else starts
+ * one; an invalid traceparent is ignored, never answered with 400. The
+ * tracestate is kept only beside a valid traceparent. */
+static void begin_trace(ei_request *req) {
+    trace_headers headers = {0};
+    MHD_get_connection_values(req->connection, MHD_HEADER_KIND, collect_trace_header, &headers);
+
+    const char *traceparent = headers.traceparent_count == 1 ? headers.traceparent : NULL;
+    bool continued = ei_trace_begin(&req->trace, traceparent);
+    if (continued && headers.tracestate.len > 0 && ei_tracestate_valid(headers.tracestate.data))
+        req->tracestate = ei_arena_strndup(&req->arena, headers.tracestate.data,
+                                           headers.tracestate.len);
+    if (headers.traceparent_count > 0 && !continued)
+        ei_log(EI_LOG_DEBUG, "http", "%s %s: ignored an invalid traceparent; started trace %s",
+               req->method, req->path, req->trace.trace_id);
+    ei_buf_free(&headers.tracestate);
+}
+
 static ei_request *request_create(ei_server *server, struct MHD_Connection *connection,
                                   const char *url, const char *method) {
     ei_request *req = ei_xcalloc(1, sizeof(*req));
@@ -73,6 +116,8 @@ static ei_request *request_create(ei_server *server, struct MHD_Connection *conn
     req->started_ns = now_ns();
     atomic_init(&req->state, REQUEST_READING);
     atomic_fetch_add(&server->active_requests, 1);
+    ei_metrics_add_in_flight(1);
+    begin_trace(req);
     return req;
 }
 
@@ -103,10 +148,14 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
     const char *allow = NULL;
     const char *path = route_path(config, url);
 
-    /* The health check answers at the root too, for probes that do not know
-     * the base path. */
-    if (!path && strcmp(url, "/healthz") == 0) path = url;
+    /* The health check and the metrics answer at the root too, for probes
+     * and scrapers that do not know the base path. */
+    if (!path && (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0)) path = url;
     if (path) req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant, &allow);
+
+    /* With a metrics listener of its own, this one does not serve them. */
+    if (req->route && req->route->handle == ei_http_handle_metrics && req->server->metrics_daemon)
+        req->route = NULL;
 
     if (!req->route) {
         if (allow) return ei_http_send_method_not_allowed(req, allow);
@@ -121,7 +170,7 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
         if (atomic_load(&req->state) == REQUEST_ANSWERED) return result;
     }
 
-    req->body_limit = req->route->body_limit ? req->route->body_limit(config) : 0;
+    req->body_limit = req->route->body_limit ? req->route->body_limit(req->server) : 0;
     const char *length = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length && req->route->body_limit) {
@@ -148,20 +197,10 @@ static void take_body(ei_request *req, const char *data, size_t size) {
     ei_buf_append(&req->body, data, size);
 }
 
-static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
-                                      const char *url, const char *method, const char *version,
-                                      const char *upload_data, size_t *upload_data_size,
-                                      void **con_cls) {
-    (void)version;
-    ei_server *server = cls;
-    ei_request *req = *con_cls;
-
-    if (!req) {
-        req = request_create(server, connection, url, method);
-        *con_cls = req;
-        return begin_request(req, url);
-    }
-
+/* Every call after the first: the body, then the handler, then the answer
+ * once the backbone is done. */
+static enum MHD_Result continue_request(ei_request *req, const char *upload_data,
+                                        size_t *upload_data_size) {
     switch (atomic_load(&req->state)) {
     case REQUEST_READING:
         if (*upload_data_size > 0) {
@@ -183,6 +222,84 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
     return MHD_NO;
 }
 
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
+                                      const char *url, const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+    (void)version;
+    ei_server *server = cls;
+    ei_request *req = *con_cls;
+
+    if (!req) {
+        req = request_create(server, connection, url, method);
+        *con_cls = req;
+        return begin_request(req, url);
+    }
+    return continue_request(req, upload_data, upload_data_size);
+}
+
+/* The first call on the metrics listener: GET /metrics, at the root or
+ * under the base path, and nothing else. */
+static enum MHD_Result begin_metrics_request(ei_request *req, const char *url) {
+    const char *allow = NULL;
+    const char *path = route_path(req->server->config, url);
+    if (!path && strcmp(url, "/metrics") == 0) path = url;
+    if (path) req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant, &allow);
+
+    if (!req->route || req->route->handle != ei_http_handle_metrics) {
+        req->route = NULL;
+        req->tenant = NULL;
+        if (allow && path && strcmp(path, "/metrics") == 0)
+            return ei_http_send_method_not_allowed(req, allow);
+        return ei_http_send_problem(req, 404, "not-found", "Not found",
+                                    "this listener serves only GET /metrics", NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result metrics_access_handler(void *cls, struct MHD_Connection *connection,
+                                              const char *url, const char *method,
+                                              const char *version, const char *upload_data,
+                                              size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    ei_server *server = cls;
+    ei_request *req = *con_cls;
+
+    if (!req) {
+        req = request_create(server, connection, url, method);
+        *con_cls = req;
+        return begin_metrics_request(req, url);
+    }
+    return continue_request(req, upload_data, upload_data_size);
+}
+
+/* Writes the request's access line. Probes and scrapes, which arrive every
+ * few seconds, are logged at debug level when they succeed. */
+static void log_access(ei_request *req, enum MHD_RequestTerminationCode code) {
+    bool completed = code == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    bool routine = req->route && req->route->action < 0 && req->status < 400;
+    ei_log_level level = !completed ? EI_LOG_WARN : routine ? EI_LOG_DEBUG : EI_LOG_INFO;
+    if ((int)level > ei_log_threshold) return;
+
+    char problem[96];
+    snprintf(problem, sizeof(problem),
+             "connection closed before the response was sent (code %d)", (int)code);
+    ei_log_access_entry entry = {
+        .method = req->method,
+        .path = req->path,
+        .route = req->route ? req->route->pattern : NULL,
+        .tenant = req->tenant ? loggable_path(&req->arena, req->tenant) : NULL,
+        .principal = req->who.principal,
+        .key_id = req->who.key_id,
+        .status = req->status,
+        .events = req->event_count,
+        .duration_ms = (double)(now_ns() - req->started_ns) / 1e6,
+        .trace_id = req->trace.trace_id,
+        .problem = completed ? NULL : problem,
+    };
+    ei_log_access(level, &entry);
+}
+
 static void request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                               enum MHD_RequestTerminationCode code) {
     (void)connection;
@@ -191,21 +308,9 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     if (!req) return;
     *con_cls = NULL;
 
-    double duration_ms = (double)(now_ns() - req->started_ns) / 1e6;
-    const char *tenant = req->tenant ? loggable_path(&req->arena, req->tenant) : "-";
-    if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-        ei_log(EI_LOG_INFO, "http",
-               "%s %s tenant=%s principal=%s key=%s status=%d events=%zu duration_ms=%.3f",
-               req->method, req->path, tenant, req->who.principal[0] ? req->who.principal : "-",
-               req->who.key_id[0] ? req->who.key_id : "-", req->status, req->event_count,
-               duration_ms);
-    } else {
-        ei_log(EI_LOG_WARN, "http",
-               "%s %s tenant=%s status=%d events=%zu duration_ms=%.3f: connection closed before "
-               "the response was sent (code %d)",
-               req->method, req->path, tenant, req->status, req->event_count, duration_ms,
-               (int)code);
-    }
+    log_access(req, code);
+    ei_metrics_count_request(req->route ? req->route->pattern : NULL, req->method, req->status);
+    ei_metrics_add_in_flight(-1);
 
     /* A suspended request cannot complete before its done callback has run,
      * because libmicrohttpd does not close suspended connections. */
@@ -257,6 +362,48 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *addr, cha
     return 0;
 }
 
+/* The metrics listener is for one scraper or a few: one thread, few
+ * connections. */
+#define METRICS_CONNECTION_LIMIT 16
+
+/* Starts the listener of --metrics-listen, which serves GET /metrics only. */
+static int start_metrics_daemon(ei_server *server, char *err, size_t err_len) {
+    const ei_config *config = server->config;
+    struct sockaddr_storage addr;
+    if (resolve_listen(config->metrics_listen, &addr, err, err_len) != 0) return -1;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    server->metrics_daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, metrics_access_handler, server,
+        MHD_OPTION_EXTERNAL_LOGGER, log_daemon_message, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
+        MHD_OPTION_END);
+    if (!server->metrics_daemon) {
+        snprintf(err, err_len,
+                 "cannot listen on %s (--metrics-listen): the address is in use or not available",
+                 config->metrics_listen);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->metrics_daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->metrics_port = info ? info->port : 0;
+
+    const char *host = config->metrics_listen;
+    ei_log(EI_LOG_INFO, "http", "serving metrics on http://%.*s:%u/metrics",
+           (int)(strrchr(host, ':') - host), host, server->metrics_port);
+    return 0;
+}
+
+void ei_server_update_limits(ei_server *server, const ei_config *config) {
+    atomic_store(&server->max_event_bytes, config->max_event_bytes);
+    atomic_store(&server->max_batch_bytes, config->max_batch_bytes);
+    atomic_store(&server->max_batch_events, config->max_batch_events);
+}
+
 ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_registry *registry,
                            char *err, size_t err_len) {
     struct sockaddr_storage addr;
@@ -268,6 +415,14 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
     server->registry = registry;
     atomic_init(&server->active_requests, 0);
     atomic_init(&server->draining, false);
+    ei_server_update_limits(server, config);
+
+    /* Started first, so that the main listener never serves /metrics while
+     * a separate listener is configured. */
+    if (config->metrics_listen[0] && start_metrics_daemon(server, err, err_len) != 0) {
+        free(server);
+        return NULL;
+    }
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -285,6 +440,7 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
     if (!server->daemon) {
         snprintf(err, err_len, "cannot listen on %s: the address is in use or not available",
                  config->listen);
+        if (server->metrics_daemon) MHD_stop_daemon(server->metrics_daemon);
         free(server);
         return NULL;
     }
@@ -296,6 +452,10 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
 
 unsigned ei_server_port(const ei_server *server) {
     return server->port;
+}
+
+unsigned ei_server_metrics_port(const ei_server *server) {
+    return server->metrics_port;
 }
 
 void ei_server_quiesce(ei_server *server) {
@@ -314,5 +474,6 @@ bool ei_server_wait_idle(ei_server *server, unsigned timeout_ms) {
 
 void ei_server_stop(ei_server *server) {
     MHD_stop_daemon(server->daemon);
+    if (server->metrics_daemon) MHD_stop_daemon(server->metrics_daemon);
     free(server);
 }

@@ -1,5 +1,6 @@
 /* The HTTP server: libmicrohttpd with an epoll thread pool, serving the
- * produce routes, the batch route and the health check.
+ * produce routes, the batch route, the health check and the metrics, and
+ * optionally a second small listener for the metrics alone.
  *
  * A request whose events go to the backbone suspends its connection, so no
  * server thread waits for a disk sync or a broker; the backbone's callback
@@ -24,6 +25,13 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
 
 /* Returns the port actually bound (useful with port 0). */
 unsigned ei_server_port(const ei_server *server);
+
+/* Returns the port of the separate metrics listener, 0 if there is none. */
+unsigned ei_server_metrics_port(const ei_server *server);
+
+/* Takes the reloadable request limits of config (body sizes, batch
+ * events); requests that start from now on use them. */
+void ei_server_update_limits(ei_server *server, const ei_config *config);
 
 /* Stops accepting connections; requests under way go on. */
 void ei_server_quiesce(ei_server *server);

@@ -158,9 +158,14 @@ describe('authentication', () => {
             }
         }
 
-        // Only the instance (the request path) may differ between tenants.
+        // Only the instance (the request path) may differ between tenants;
+        // the traceId differs for every request.
         const shape = ({ tenant, res }) => ({
-            body: { ...res.json, instance: res.json.instance.replace(`/${tenant}/`, '/TENANT/') },
+            body: {
+                ...res.json,
+                instance: res.json.instance.replace(`/${tenant}/`, '/TENANT/'),
+                traceId: typeof res.json.traceId,
+            },
             challenge: res.headers['www-authenticate'],
         });
         for (let i = 0; i < 3; i++) {

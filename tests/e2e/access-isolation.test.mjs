@@ -166,6 +166,7 @@ describe('tenant isolation and type grants', () => {
             ...res.json,
             detail: res.json.detail.replaceAll(`"${tenant}"`, '"TENANT"'),
             instance: res.json.instance.replace(`/${tenant}/`, '/TENANT/'),
+            traceId: typeof res.json.traceId, // new for every request
         });
         assert.deepEqual(shape(missing, 'Z'), shape(foreign, 'B'),
             'a missing tenant must be answered exactly like an existing foreign one');
