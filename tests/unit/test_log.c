@@ -1,0 +1,316 @@
+/* Unit tests of the logger: the level threshold, the text and JSON
+ * formats, escaping of hostile text and the access line. Each test sends
+ * stderr to a temporary file and reads back what was written. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json/json.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* stderr redirected to a temporary file while a test writes log lines. */
+typedef struct capture {
+    FILE *file;
+    int saved_stderr;
+} capture;
+
+/* The stderr to restore if a test fails while capturing, so that cmocka's
+ * failure message is not lost in the file; -1 when none is captured. */
+static int saved_stderr = -1;
+
+static void capture_start(capture *cap) {
+    fflush(stderr);
+    cap->file = tmpfile();
+    assert_non_null(cap->file);
+    cap->saved_stderr = dup(STDERR_FILENO);
+    assert_true(cap->saved_stderr >= 0);
+    assert_true(dup2(fileno(cap->file), STDERR_FILENO) >= 0);
+    saved_stderr = cap->saved_stderr;
+}
+
+/* Restores stderr and returns what was written (caller frees). */
+static char *capture_finish(capture *cap) {
+    dup2(cap->saved_stderr, STDERR_FILENO);
+    close(cap->saved_stderr);
+    saved_stderr = -1;
+    long len = ftell(cap->file);
+    assert_true(len >= 0);
+    char *text = ei_xmalloc((size_t)len + 1);
+    rewind(cap->file);
+    size_t got = fread(text, 1, (size_t)len, cap->file);
+    text[got] = '\0';
+    fclose(cap->file);
+    return text;
+}
+
+static int reset_logger(void **state) {
+    (void)state;
+    if (saved_stderr >= 0) {
+        dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        saved_stderr = -1;
+    }
+    ei_log_set_threshold(EI_LOG_INFO);
+    ei_log_set_format(EI_LOG_FORMAT_TEXT);
+    return 0;
+}
+
+/* Parses one JSON line into doc, failing the test if it is not an object. */
+static void parse_line(ei_json_doc *doc, const char *line, size_t len) {
+    ei_json_error err;
+    if (ei_json_parse(doc, line, len, NULL, &err) != EI_OK)
+        fail_msg("not JSON (%s at byte %zu): %.*s", err.message, err.offset, (int)len, line);
+    assert_int_equal(doc->nodes[0].type, EI_JSON_OBJECT);
+}
+
+/* Returns the decoded string member name of the object, or NULL. */
+static char *member_string(ei_json_doc *doc, ei_arena *arena, const char *name) {
+    long at = ei_json_object_get(doc, 0, name);
+    if (at < 0 || doc->nodes[at].type != EI_JSON_STRING) return NULL;
+    size_t len;
+    return ei_json_string_decode(doc, (size_t)at, arena, &len);
+}
+
+/* Returns the source text of member name, for numbers and null. */
+static char *member_text(ei_json_doc *doc, ei_arena *arena, const char *name) {
+    long at = ei_json_object_get(doc, 0, name);
+    if (at < 0) return NULL;
+    return ei_arena_strndup(arena, doc->text + doc->nodes[at].start,
+                            doc->nodes[at].end - doc->nodes[at].start);
+}
+
+static void text_line_has_time_level_and_component(void **state) {
+    (void)state;
+    capture cap;
+    capture_start(&cap);
+    ei_log(EI_LOG_WARN, "elog", "disk %d%% full", 93);
+    char *text = capture_finish(&cap);
+
+    /* 2026-12-04T19:55:20.123Z WARN  elog: disk 93% full */
+    assert_int_equal(strlen(text), 24 + strlen(" WARN  elog: disk 93% full\n"));
+    assert_int_equal(text[10], 'T');
+    assert_int_equal(text[23], 'Z');
+    assert_string_equal(text + 24, " WARN  elog: disk 93% full\n");
+    free(text);
+}
+
+static void threshold_drops_more_verbose_lines(void **state) {
+    (void)state;
+    capture cap;
+    capture_start(&cap);
+    ei_log(EI_LOG_DEBUG, "test", "hidden");
+    ei_log_set_threshold(EI_LOG_DEBUG);
+    ei_log(EI_LOG_DEBUG, "test", "shown");
+    ei_log_set_threshold(EI_LOG_ERROR);
+    ei_log(EI_LOG_WARN, "test", "hidden too");
+    char *text = capture_finish(&cap);
+
+    assert_null(strstr(text, "hidden"));
+    assert_non_null(strstr(text, "DEBUG test: shown\n"));
+    free(text);
+}
+
+static void text_line_escapes_control_characters(void **state) {
+    (void)state;
+    capture cap;
+    capture_start(&cap);
+    ei_log(EI_LOG_INFO, "http", "path /a\nFORGED LINE\r\x1b[31m");
+    char *text = capture_finish(&cap);
+
+    /* One line: the newline inside the message is written as \x0a. */
+    assert_non_null(strstr(text, "path /a\\x0aFORGED LINE\\x0d\\x1b[31m\n"));
+    assert_int_equal(strchr(text, '\n') - text, (long)strlen(text) - 1);
+    free(text);
+}
+
+static void json_line_is_one_valid_object(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    capture cap;
+    capture_start(&cap);
+    /* Quotes, a backslash, a newline, a control character, UTF-8 and a
+     * byte that is not UTF-8. */
+    ei_log(EI_LOG_ERROR, "main", "say \"hi\" \\ to\nme \x01 caf\xc3\xa9 \xff end");
+    char *text = capture_finish(&cap);
+
+    size_t len = strlen(text);
+    assert_true(len > 0);
+    assert_int_equal(text[len - 1], '\n');
+    assert_null(memchr(text, '\n', len - 1));
+
+    ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
+    parse_line(&doc, text, len - 1);
+    assert_string_equal(member_string(&doc, &arena, "level"), "error");
+    assert_string_equal(member_string(&doc, &arena, "component"), "main");
+    assert_string_equal(member_string(&doc, &arena, "message"),
+                        "say \"hi\" \\ to\nme \x01 caf\xc3\xa9 \xef\xbf\xbd end");
+    const char *time_text = member_string(&doc, &arena, "time");
+    assert_non_null(time_text);
+    assert_int_equal(strlen(time_text), 24);
+    ei_json_free(&doc);
+    ei_arena_free(&arena);
+    free(text);
+}
+
+static void json_long_message_stays_valid(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    char *message = ei_xmalloc(20000);
+    /* Each control character takes six bytes escaped, so the line is cut. */
+    memset(message, '\x02', 19999);
+    message[19999] = '\0';
+
+    capture cap;
+    capture_start(&cap);
+    ei_log(EI_LOG_INFO, "test", "%s", message);
+    char *text = capture_finish(&cap);
+
+    ei_json_doc doc;
+    parse_line(&doc, text, strlen(text) - 1);
+    ei_json_free(&doc);
+    free(text);
+    free(message);
+}
+
+static void json_access_line_has_structured_fields(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    ei_log_access_entry entry = {
+        .method = "POST",
+        .path = "/acme/produce",
+        .route = "/{tenantId}/produce",
+        .tenant = "acme",
+        .principal = "orders",
+        .key_id = "k1",
+        .status = 200,
+        .events = 3,
+        .duration_ms = 1.25,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+    };
+
+    capture cap;
+    capture_start(&cap);
+    ei_log_access(EI_LOG_INFO, &entry);
+    char *text = capture_finish(&cap);
+
+    ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
+    parse_line(&doc, text, strlen(text) - 1);
+    assert_string_equal(member_string(&doc, &arena, "level"), "info");
+    assert_string_equal(member_string(&doc, &arena, "component"), "http");
+    assert_string_equal(member_string(&doc, &arena, "message"), "POST /acme/produce 200");
+    assert_string_equal(member_string(&doc, &arena, "method"), "POST");
+    assert_string_equal(member_string(&doc, &arena, "path"), "/acme/produce");
+    assert_string_equal(member_string(&doc, &arena, "route"), "/{tenantId}/produce");
+    assert_string_equal(member_string(&doc, &arena, "tenant"), "acme");
+    assert_string_equal(member_string(&doc, &arena, "principal"), "orders");
+    assert_string_equal(member_string(&doc, &arena, "key_id"), "k1");
+    assert_string_equal(member_text(&doc, &arena, "status"), "200");
+    assert_string_equal(member_text(&doc, &arena, "events"), "3");
+    assert_string_equal(member_text(&doc, &arena, "duration_ms"), "1.250");
+    assert_string_equal(member_string(&doc, &arena, "trace_id"),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_null(member_text(&doc, &arena, "problem"));
+    ei_json_free(&doc);
+    ei_arena_free(&arena);
+    free(text);
+}
+
+static void json_access_line_writes_null_for_missing(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    ei_log_access_entry entry = {
+        .method = "GET",
+        .path = "/nowhere",
+        .principal = "",
+        .status = 404,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+        .problem = "connection closed",
+    };
+
+    capture cap;
+    capture_start(&cap);
+    ei_log_access(EI_LOG_WARN, &entry);
+    char *text = capture_finish(&cap);
+
+    ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
+    parse_line(&doc, text, strlen(text) - 1);
+    assert_string_equal(member_text(&doc, &arena, "route"), "null");
+    assert_string_equal(member_text(&doc, &arena, "tenant"), "null");
+    assert_string_equal(member_text(&doc, &arena, "principal"), "null");
+    assert_string_equal(member_text(&doc, &arena, "key_id"), "null");
+    assert_string_equal(member_string(&doc, &arena, "problem"), "connection closed");
+    ei_json_free(&doc);
+    ei_arena_free(&arena);
+    free(text);
+}
+
+static void text_access_line_keeps_its_layout(void **state) {
+    (void)state;
+    ei_log_access_entry entry = {
+        .method = "POST",
+        .path = "/acme/produce",
+        .route = "/{tenantId}/produce",
+        .tenant = "acme",
+        .principal = "orders",
+        .key_id = "k1",
+        .status = 400,
+        .events = 0,
+        .duration_ms = 0.5,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+    };
+
+    capture cap;
+    capture_start(&cap);
+    ei_log_access(EI_LOG_INFO, &entry);
+    char *text = capture_finish(&cap);
+
+    assert_non_null(strstr(text, " INFO  http: POST /acme/produce tenant=acme principal=orders "
+                                 "key=k1 status=400 events=0 duration_ms=0.500 "
+                                 "route=/{tenantId}/produce "
+                                 "trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n"));
+    free(text);
+}
+
+static void level_and_format_names_parse(void **state) {
+    (void)state;
+    ei_log_level level;
+    ei_log_format format;
+    assert_int_equal(ei_log_level_parse("DEBUG", &level), 0);
+    assert_int_equal(level, EI_LOG_DEBUG);
+    assert_int_equal(ei_log_level_parse("verbose", &level), -1);
+    assert_int_equal(ei_log_format_parse("json", &format), 0);
+    assert_int_equal(format, EI_LOG_FORMAT_JSON);
+    assert_int_equal(ei_log_format_parse("xml", &format), -1);
+    assert_string_equal(ei_log_level_name(EI_LOG_WARN), "warn");
+    assert_string_equal(ei_log_format_name(EI_LOG_FORMAT_TEXT), "text");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(text_line_has_time_level_and_component, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(threshold_drops_more_verbose_lines, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_line_escapes_control_characters, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_line_is_one_valid_object, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_long_message_stays_valid, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_access_line_has_structured_fields, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_access_line_writes_null_for_missing, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_access_line_keeps_its_layout, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(level_and_format_names_parse, reset_logger, reset_logger),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
