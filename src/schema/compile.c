@@ -106,7 +106,7 @@ static bool read_number(node_compiler *nc, long value, const char *name, sch_num
         return false;
     }
     ei_decimal_parse(&out->value, nc->json->text + node->start, node->end - node->start);
-    out->has_small = ei_decimal_to_int64(&out->value, &out->small);
+    out->has_fixed = ei_fixed_parse(nc->json->text + node->start, node->end - node->start, &out->fixed);
     out->text = source_text(nc, value, 64);
     return true;
 }
@@ -196,16 +196,23 @@ static void compile_type(node_compiler *nc) {
     }
     /* An integer is a number, so "number" already admits every integer. */
     if (allowed & SCH_TYPE_NUMBER) allowed &= (uint8_t)~SCH_TYPE_INTEGER;
-    add_check(nc, CHECK_TYPE, SCH_TYPE_ANY, "type")->u.types = allowed;
+    nc->node->types = allowed;
 }
 
 static sch_value make_value(node_compiler *nc, size_t index) {
-    return (sch_value){
+    sch_value value = {
         .doc = nc->json,
         .index = (uint32_t)index,
         .type = nc->json->nodes[index].type,
         .hash = ei_json_value_hash(nc->json, index),
     };
+    if (value.type == EI_JSON_STRING) {
+        size_t len;
+        value.raw = ei_json_raw_string(nc->json, index, &len);
+        value.raw_len = (uint32_t)len;
+        value.plain = !(nc->json->nodes[index].flags & EI_JSON_STRING_ESCAPED);
+    }
+    return value;
 }
 
 static void compile_enum_const(node_compiler *nc) {
@@ -383,19 +390,17 @@ typedef struct name_table {
 static uint32_t table_name(node_compiler *nc, name_table *table, size_t string) {
     size_t len;
     const char *name = ei_json_string_decode(nc->json, string, &nc->cc->schema->arena, &len);
-    uint32_t hash = ei_name_hash(name, len);
+    ei_name_key key = ei_name_key_of(name, len);
 
     for (uint32_t i = 0; i < table->count; i++)
-        if (table->names[i].hash == hash && table->names[i].len == len && memcmp(table->names[i].name, name, len) == 0)
-            return i;
+        if (ei_name_key_equal(&table->names[i].key, table->names[i].name, &key, name)) return i;
     if (table->count == table->cap) {
         table->cap = table->cap ? table->cap * 2 : 8;
         table->names = ei_xrealloc(table->names, table->cap * sizeof(*table->names));
     }
     memset(&table->names[table->count], 0, sizeof(*table->names));
     table->names[table->count].name = name;
-    table->names[table->count].len = (uint32_t)len;
-    table->names[table->count].hash = hash;
+    table->names[table->count].key = key;
     return table->count++;
 }
 
@@ -528,12 +533,13 @@ static void finish_table(node_compiler *nc, name_table *table, sch_object *objec
     object->name_count = table->count;
     object->names = ei_arena_alloc(arena, (table->count ? table->count : 1) * sizeof(sch_name));
     if (table->count) memcpy(object->names, table->names, table->count * sizeof(sch_name));
-    object->slots = ei_arena_calloc(arena, slots, sizeof(uint32_t));
+    object->slots = ei_arena_calloc(arena, slots, sizeof(sch_slot));
     object->slot_mask = slots - 1;
     for (uint32_t i = 0; i < table->count; i++) {
-        uint32_t slot = object->names[i].hash & object->slot_mask;
-        while (object->slots[slot] != 0) slot = (slot + 1) & object->slot_mask;
-        object->slots[slot] = i + 1;
+        uint32_t hash = object->names[i].key.hash;
+        uint32_t slot = hash & object->slot_mask;
+        while (object->slots[slot].entry != 0) slot = (slot + 1) & object->slot_mask;
+        object->slots[slot] = (sch_slot){.hash = hash, .entry = i + 1};
         if (object->names[i].dependent_schema || object->names[i].dependent_required_count)
             object->has_dependencies = true;
     }
@@ -673,6 +679,11 @@ static void compile_node(sch_compiler *cc, size_t doc, uint32_t index) {
     nc->node->check_count = nc->count;
     nc->node->checks = ei_arena_alloc(&cc->schema->arena, (nc->count ? nc->count : 1) * sizeof(sch_check));
     memcpy(nc->node->checks, nc->checks, nc->count * sizeof(sch_check));
+    nc->node->leaf = true;
+    for (uint32_t i = 0; i < nc->count; i++) {
+        nc->node->check_types |= nc->checks[i].types;
+        if (nc->checks[i].kind >= CHECK_ITEMS) nc->node->leaf = false;
+    }
     free(nc);
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "json/json.h"
 #include "schema/schema.h"
@@ -49,6 +50,76 @@ bool ei_decimal_to_int64(const ei_decimal *d, int64_t *out);
 uint64_t ei_decimal_to_count(const ei_decimal *d);
 /* A hash that is equal for equal values. */
 uint64_t ei_decimal_hash(const ei_decimal *d);
+
+/* A number of at most 18 digits without exponent as mantissa / 10^scale,
+ * the fast form most event numbers and bounds have: 0.42 is (42, 2). */
+typedef struct ei_fixed {
+    int64_t mantissa;
+    uint32_t scale;
+} ei_fixed;
+
+/* Powers of ten that fit int64_t, for scaling fixed numbers, and the
+ * largest values each can scale without overflow (INT64_MAX / 10^k), so
+ * that scaling needs no division. */
+extern const int64_t ei_powers_of_ten[19];
+extern const int64_t ei_scale_limits[19];
+
+/* Reads JSON number text into *out if it has the fast form. */
+static inline bool ei_fixed_parse(const char *text, size_t len, ei_fixed *out) {
+    const char *end = text + len, *p = text + (*text == '-');
+    const char *point = end;
+    uint64_t mantissa = 0;
+
+    if (len > 20) return false; /* sign, 18 digits and the point at most */
+    for (; p < end; p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (digit <= 9) {
+            mantissa = mantissa * 10 + digit;
+        } else if (*p == '.') {
+            point = p;
+        } else {
+            return false;
+        }
+    }
+    size_t digits = len - (size_t)(*text == '-') - (point != end);
+    if (digits > 18) return false;
+    out->mantissa = *text == '-' ? -(int64_t)mantissa : (int64_t)mantissa;
+    out->scale = point == end ? 0 : (uint32_t)(end - point - 1);
+    return true;
+}
+
+/* Multiplies *value by 10^k unless that overflows. */
+static inline bool ei_fixed_scale_up(int64_t *value, uint32_t k) {
+    if (k > 18) return *value == 0;
+    int64_t limit = ei_scale_limits[k];
+    if (*value > limit || *value < -limit) return false;
+    *value *= ei_powers_of_ten[k];
+    return true;
+}
+
+/* Compares a and b into *order; false when scaling would overflow. */
+static inline bool ei_fixed_compare(ei_fixed a, ei_fixed b, int *order) {
+    if (a.scale < b.scale && !ei_fixed_scale_up(&a.mantissa, b.scale - a.scale)) return false;
+    if (b.scale < a.scale && !ei_fixed_scale_up(&b.mantissa, a.scale - b.scale)) return false;
+    *order = (a.mantissa > b.mantissa) - (a.mantissa < b.mantissa);
+    return true;
+}
+
+/* Sets *multiple to whether value / divisor (> 0) is an integer; false
+ * when scaling would overflow. value / divisor = (a / b) × 10^(sb - sa),
+ * so the side with the smaller scale is scaled up to the other. */
+static inline bool ei_fixed_is_multiple(ei_fixed value, ei_fixed divisor, bool *multiple) {
+    if (value.scale < divisor.scale && !ei_fixed_scale_up(&value.mantissa, divisor.scale - value.scale))
+        return false;
+    if (divisor.scale < value.scale && !ei_fixed_scale_up(&divisor.mantissa, value.scale - divisor.scale))
+        return false;
+    *multiple = value.mantissa % divisor.mantissa == 0;
+    return true;
+}
+
+static inline bool ei_fixed_is_integer(ei_fixed value) {
+    return value.scale == 0 || value.mantissa % ei_powers_of_ten[value.scale] == 0;
+}
 
 /* ---- Regular expressions ----------------------------------------------- */
 
@@ -104,19 +175,69 @@ static inline const char *ei_json_raw_string(const ei_json_doc *doc, size_t inde
     return doc->text + node->start + 1;
 }
 
+/* A property name reduced to two words for fast lookup: the first and the
+ * last 8 bytes (overlapping for short names), or 4 and 4, or for 1 to 3
+ * bytes the first, middle and last byte. Names of up to 16 bytes are equal
+ * exactly when their keys are. */
+typedef struct ei_name_key {
+    uint64_t head;
+    uint64_t tail;
+    uint32_t len;
+    uint32_t hash;
+} ei_name_key;
+
+static inline uint64_t ei_load64(const char *s) {
+    uint64_t v;
+    memcpy(&v, s, sizeof(v));
+    return v;
+}
+
+static inline uint32_t ei_load32(const char *s) {
+    uint32_t v;
+    memcpy(&v, s, sizeof(v));
+    return v;
+}
+
+static inline ei_name_key ei_name_key_of(const char *s, size_t len) {
+    ei_name_key key = {.len = (uint32_t)len};
+
+    if (len >= 8) {
+        key.head = ei_load64(s);
+        key.tail = ei_load64(s + len - 8);
+    } else if (len >= 4) {
+        key.head = ei_load32(s);
+        key.tail = ei_load32(s + len - 4);
+    } else if (len > 0) {
+        key.head = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << 8 |
+                   (uint64_t)(unsigned char)s[len - 1] << 16;
+    }
+    uint64_t h = (key.head * 0x9e3779b97f4a7c15ull) ^ (key.tail * 0xc2b2ae3d27d4eb4full) ^ len;
+    key.hash = (uint32_t)(h >> 32) ^ (uint32_t)h;
+    return key;
+}
+
+/* Returns true if the names of two keys are equal; s and t are their
+ * bytes, compared only when the key cannot decide (names over 16 bytes). */
+static inline bool ei_name_key_equal(const ei_name_key *a, const char *s, const ei_name_key *b, const char *t) {
+    if (a->head != b->head || a->tail != b->tail || a->len != b->len) return false;
+    return a->len <= 16 || memcmp(s + 8, t + 8, a->len - 16) == 0;
+}
+
+/* Returns the decoded text of string node index: the raw text when it has
+ * no escapes, else a copy decoded into arena. */
+static inline const char *ei_json_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena, size_t *len) {
+    if (!(doc->nodes[index].flags & EI_JSON_STRING_ESCAPED)) return ei_json_raw_string(doc, index, len);
+    return ei_json_string_decode(doc, index, arena, len);
+}
+
 /* Returns the number of Unicode code points of string node index, counting
  * escapes as what they decode to. */
 uint64_t ei_json_string_length(const ei_json_doc *doc, size_t index);
-/* Returns the decoded text of string node index: the raw text when it has
- * no escapes, else a copy decoded into arena. */
-const char *ei_json_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena, size_t *len);
 /* JSON equality: numbers by value (1 == 1.0), strings after decoding,
  * objects regardless of member order. */
 bool ei_json_value_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, size_t ib);
 /* A hash consistent with ei_json_value_equal. */
 uint64_t ei_json_value_hash(const ei_json_doc *doc, size_t index);
-/* A hash of a decoded name, the one the property tables use. */
-uint32_t ei_name_hash(const char *s, size_t len);
 
 /* ---- Formats ------------------------------------------------------------ */
 
@@ -173,7 +294,6 @@ enum {
 };
 
 typedef enum sch_check_kind {
-    CHECK_TYPE,
     CHECK_ENUM,
     CHECK_CONST,
     CHECK_MULTIPLE_OF,
@@ -189,10 +309,11 @@ typedef enum sch_check_kind {
     CHECK_MAX_ITEMS,
     CHECK_MIN_ITEMS,
     CHECK_UNIQUE_ITEMS,
-    CHECK_ITEMS,
-    CHECK_CONTAINS,
     CHECK_MAX_PROPERTIES,
     CHECK_MIN_PROPERTIES,
+    /* From here on, checks evaluate subschemas. */
+    CHECK_ITEMS,
+    CHECK_CONTAINS,
     CHECK_PROPERTIES,
     CHECK_ALL_OF,
     CHECK_ANY_OF,
@@ -213,15 +334,18 @@ typedef struct sch_value {
     const ei_json_doc *doc; /* borrowed from the schema */
     uint32_t index;
     uint8_t type;           /* ei_json_type */
+    bool plain;             /* a string without escapes: raw is its text */
+    const char *raw;        /* strings: the text between the quotes */
+    uint32_t raw_len;
     uint64_t hash;          /* ei_json_value_hash */
 } sch_value;
 
-/* A number bound: exact, plus an int64_t copy when the value fits so that
- * small integer instances compare without parsing digits. */
+/* A number bound: exact, plus the fixed form when the value has one so
+ * that most instances compare without the decimal form. */
 typedef struct sch_number {
     ei_decimal value;
-    int64_t small;
-    bool has_small;
+    ei_fixed fixed;
+    bool has_fixed;
     const char *text;       /* as written in the schema, for messages */
 } sch_number;
 
@@ -234,8 +358,7 @@ typedef struct sch_pattern {
 /* One name of the object keywords' combined table. */
 typedef struct sch_name {
     const char *name;       /* decoded, NUL-terminated */
-    uint32_t len;
-    uint32_t hash;          /* ei_name_hash */
+    ei_name_key key;
     sch_node *property;     /* properties[name], or NULL */
     sch_node *dependent_schema; /* dependentSchemas[name] (or dependencies) */
     uint32_t *dependent_required; /* indexes into the table */
@@ -245,13 +368,20 @@ typedef struct sch_name {
     bool required;
 } sch_name;
 
+/* A slot of a name table: the key's hash, so that most probes read only
+ * the slot, and the name's index + 1, or 0 for an empty slot. */
+typedef struct sch_slot {
+    uint32_t hash;
+    uint32_t entry;
+} sch_slot;
+
 /* properties, patternProperties, additionalProperties, propertyNames,
  * required, dependentRequired, dependentSchemas and dependencies in one
  * pass over the members. */
 typedef struct sch_object {
     sch_name *names;
     uint32_t name_count;
-    uint32_t *slots;        /* hash table of name indexes + 1; 0 is empty */
+    sch_slot *slots;        /* open-addressing hash table of the names */
     uint32_t slot_mask;
     uint32_t *required;     /* indexes of required names, in schema order */
     uint32_t required_count;
@@ -305,7 +435,6 @@ typedef struct sch_check {
     uint8_t types;          /* instance types it applies to; SCH_TYPE_ANY */
     const char *keyword;
     union {
-        uint8_t types;      /* CHECK_TYPE: allowed SCH_TYPE_* bits */
         sch_value value;    /* CHECK_CONST */
         struct {
             sch_value *values;
@@ -340,6 +469,9 @@ typedef enum sch_node_kind {
  * targets are shared and cycles are pointers back up the tree. */
 struct sch_node {
     uint8_t kind;           /* sch_node_kind */
+    uint8_t types;          /* "type": the SCH_TYPE_* allowed, 0 for any */
+    uint8_t check_types;    /* instance types some check applies to */
+    bool leaf;              /* no check evaluates a subschema */
     bool unevaluated_items; /* has unevaluatedItems: tracks evaluated items */
     bool unevaluated_properties; /* likewise for unevaluatedProperties */
     sch_resource *resource; /* the schema resource it belongs to */

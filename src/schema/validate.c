@@ -59,9 +59,11 @@ typedef struct annotations {
 
 typedef struct vctx {
     const ei_json_doc *doc;
+    const ei_json_node *nodes; /* doc->nodes, one load nearer */
     ei_schema_result *result;  /* NULL on the fast path */
     unsigned silent;           /* > 0 while failures are not reported */
     bool stopped;              /* the result is full */
+    bool collect;              /* result && !silent && !stopped */
     bool too_deep;             /* max_depth was exceeded: the answer is no */
     unsigned depth;
     unsigned max_depth;
@@ -72,15 +74,18 @@ typedef struct vctx {
 /* The instance number of one eval(), parsed once when a check needs it. */
 typedef struct number_cache {
     bool parsed;
-    bool has_small;
-    int64_t small;
+    bool has_fixed;         /* fixed holds the value */
+    bool has_value;         /* value holds it */
+    ei_fixed fixed;
     ei_decimal value;
 } number_cache;
 
 static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, annotations *ann);
+static inline bool eval_leaf(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path)
+    __attribute__((always_inline));
 
 static inline bool collecting(const vctx *ctx) {
-    return ctx->result && !ctx->silent && !ctx->stopped;
+    return ctx->collect;
 }
 
 /* ---- Violations ---- */
@@ -141,6 +146,7 @@ static void report(vctx *ctx, const path_frame *path, const sch_node *node, cons
     v->message = ei_arena_strndup(&r->arena, message, strlen(message));
     if (r->count >= (r->max_violations ? r->max_violations : 1)) {
         ctx->stopped = true;
+        ctx->collect = false;
         r->truncated = true;
     }
 }
@@ -241,73 +247,127 @@ static void merge(annotations *into, const annotations *from) {
  * one violation of the enclosing keyword. */
 static bool eval_silent(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path,
                         annotations *ann) {
+    bool collect = ctx->collect;
+
     ctx->silent++;
+    ctx->collect = false;
     bool valid = eval(ctx, node, inst, path, ann);
     ctx->silent--;
+    ctx->collect = collect;
     return valid;
 }
 
 /* ---- Helpers for instance values ---- */
 
 static uint8_t instance_type(const ei_json_node *node) {
-    switch ((ei_json_type)node->type) {
-    case EI_JSON_NULL: return SCH_TYPE_NULL;
-    case EI_JSON_TRUE:
-    case EI_JSON_FALSE: return SCH_TYPE_BOOLEAN;
-    case EI_JSON_NUMBER: return SCH_TYPE_NUMBER;
-    case EI_JSON_STRING: return SCH_TYPE_STRING;
-    case EI_JSON_ARRAY: return SCH_TYPE_ARRAY;
-    case EI_JSON_OBJECT: return SCH_TYPE_OBJECT;
-    }
-    return SCH_TYPE_NULL;
+    static const uint8_t types[] = {
+        [EI_JSON_NULL] = SCH_TYPE_NULL,     [EI_JSON_FALSE] = SCH_TYPE_BOOLEAN,
+        [EI_JSON_TRUE] = SCH_TYPE_BOOLEAN,  [EI_JSON_NUMBER] = SCH_TYPE_NUMBER,
+        [EI_JSON_STRING] = SCH_TYPE_STRING, [EI_JSON_ARRAY] = SCH_TYPE_ARRAY,
+        [EI_JSON_OBJECT] = SCH_TYPE_OBJECT,
+    };
+    return types[node->type];
 }
 
+/* Compares two strings without escapes; false when either has one. */
+static inline bool plain_strings_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b, uint32_t ib,
+                                       bool *decided) {
+    const ei_json_node *x = &a->nodes[ia], *y = &b->nodes[ib];
+
+    *decided = !((x->flags | y->flags) & EI_JSON_STRING_ESCAPED);
+    if (!*decided) return false;
+    return x->end - x->start == y->end - y->start &&
+           memcmp(a->text + x->start, b->text + y->start, x->end - x->start) == 0;
+}
+
+/* ei_json_value_equal with strings without escapes compared in line. */
+static inline bool values_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b, uint32_t ib) {
+    if (a->nodes[ia].type == EI_JSON_STRING && b->nodes[ib].type == EI_JSON_STRING) {
+        bool decided;
+        bool equal = plain_strings_equal(a, ia, b, ib, &decided);
+        if (decided) return equal;
+    }
+    return ei_json_value_equal(a, ia, b, ib);
+}
+
+/* Parses the instance number once: to the fixed form when it has one,
+ * the common case, and to the decimal form only when a check needs it. */
 static void load_number(vctx *ctx, uint32_t inst, number_cache *number) {
-    const ei_json_node *node = &ctx->doc->nodes[inst];
+    const ei_json_node *node = &ctx->nodes[inst];
 
     if (number->parsed) return;
-    ei_decimal_parse(&number->value, ctx->doc->text + node->start, node->end - node->start);
-    number->has_small = ei_decimal_to_int64(&number->value, &number->small);
     number->parsed = true;
+    number->has_value = false;
+    number->has_fixed = ei_fixed_parse(ctx->doc->text + node->start, node->end - node->start, &number->fixed);
 }
 
-static int compare_to(vctx *ctx, uint32_t inst, number_cache *number, const sch_number *bound) {
+static const ei_decimal *number_value(vctx *ctx, uint32_t inst, number_cache *number) {
+    const ei_json_node *node = &ctx->nodes[inst];
+
+    if (!number->has_value) {
+        ei_decimal_parse(&number->value, ctx->doc->text + node->start, node->end - node->start);
+        number->has_value = true;
+    }
+    return &number->value;
+}
+
+static inline int compare_to(vctx *ctx, uint32_t inst, number_cache *number, const sch_number *bound) {
+    int order;
+
     load_number(ctx, inst, number);
-    if (number->has_small && bound->has_small)
-        return (number->small > bound->small) - (number->small < bound->small);
-    return ei_decimal_compare(&number->value, &bound->value);
+    if (number->has_fixed && bound->has_fixed && ei_fixed_compare(number->fixed, bound->fixed, &order)) return order;
+    return ei_decimal_compare(number_value(ctx, inst, number), &bound->value);
+}
+
+static bool is_multiple(vctx *ctx, uint32_t inst, number_cache *number, const sch_number *divisor) {
+    bool multiple;
+
+    load_number(ctx, inst, number);
+    if (number->has_fixed && divisor->has_fixed && ei_fixed_is_multiple(number->fixed, divisor->fixed, &multiple))
+        return multiple;
+    return ei_decimal_is_multiple(number_value(ctx, inst, number), &divisor->value);
 }
 
 static bool is_integer(vctx *ctx, uint32_t inst, number_cache *number) {
-    const ei_json_node *node = &ctx->doc->nodes[inst];
-    const char *text = ctx->doc->text + node->start;
-    size_t len = node->end - node->start;
-
-    if (!memchr(text, '.', len) && !memchr(text, 'e', len) && !memchr(text, 'E', len)) return true;
     load_number(ctx, inst, number);
-    return ei_decimal_is_integer(&number->value);
+    if (number->has_fixed) return ei_fixed_is_integer(number->fixed);
+    return ei_decimal_is_integer(number_value(ctx, inst, number));
 }
 
 static const char *string_text(vctx *ctx, uint32_t inst, size_t *len) {
     return ei_json_string_text(ctx->doc, inst, &ctx->scratch, len);
 }
 
-static const sch_name *lookup_name(const sch_object *object, const char *s, size_t len) {
+/* Finds a name in the table. Members tend to come in the order the schema
+ * lists them, so the entry after the last one found (*hint) is tried
+ * before the hash table. */
+static inline const sch_name *lookup_name(const sch_object *object, const char *s, size_t len, uint32_t *hint) {
     if (object->name_count == 0) return NULL;
-    uint32_t hash = ei_name_hash(s, len);
-    for (uint32_t slot = hash & object->slot_mask;; slot = (slot + 1) & object->slot_mask) {
-        uint32_t entry = object->slots[slot];
-        if (entry == 0) return NULL;
-        const sch_name *name = &object->names[entry - 1];
-        if (name->hash == hash && name->len == len && memcmp(name->name, s, len) == 0) return name;
+    ei_name_key key = ei_name_key_of(s, len);
+    if (*hint < object->name_count) {
+        const sch_name *next = &object->names[*hint];
+        if (ei_name_key_equal(&next->key, next->name, &key, s)) {
+            (*hint)++;
+            return next;
+        }
+    }
+    for (uint32_t slot = key.hash & object->slot_mask;; slot = (slot + 1) & object->slot_mask) {
+        const sch_slot *probe = &object->slots[slot];
+        if (probe->entry == 0) return NULL;
+        if (probe->hash != key.hash) continue;
+        const sch_name *name = &object->names[probe->entry - 1];
+        if (ei_name_key_equal(&name->key, name->name, &key, s)) {
+            *hint = probe->entry;
+            return name;
+        }
     }
 }
 
 /* ---- Checks on any instance ---- */
 
-static bool check_type(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
-                       const path_frame *path, uint8_t type, number_cache *number) {
-    uint8_t allowed = c->u.types;
+static bool check_type(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, uint8_t type,
+                       number_cache *number) {
+    uint8_t allowed = node->types;
 
     if (allowed & type) return true;
     if (type == SCH_TYPE_NUMBER && (allowed & SCH_TYPE_INTEGER) && is_integer(ctx, inst, number)) return true;
@@ -318,19 +378,33 @@ static bool check_type(vctx *ctx, const sch_node *node, const sch_check *c, uint
 static bool check_enum(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
     const sch_value *values = c->u.enumeration.values;
     uint32_t count = c->u.enumeration.count;
-    uint8_t type = ctx->doc->nodes[inst].type;
+    const ei_json_node *in = &ctx->nodes[inst];
     bool hashed = count > LINEAR_ENUM_VALUES;
     uint64_t hash = hashed ? ei_json_value_hash(ctx->doc, inst) : 0;
 
-    for (uint32_t k = 0; k < count; k++) {
-        if (values[k].type != type || (hashed && values[k].hash != hash)) continue;
-        if (ei_json_value_equal(values[k].doc, values[k].index, ctx->doc, inst)) return true;
+    /* Strings without escapes, the usual enum, compare as bytes. */
+    if (in->type == EI_JSON_STRING && !(in->flags & EI_JSON_STRING_ESCAPED)) {
+        size_t len;
+        const char *text = ei_json_raw_string(ctx->doc, inst, &len);
+        for (uint32_t k = 0; k < count; k++) {
+            const sch_value *v = &values[k];
+            if (v->type != EI_JSON_STRING || (hashed && v->hash != hash)) continue;
+            if (v->plain ? v->raw_len == len && memcmp(v->raw, text, len) == 0
+                         : ei_json_value_equal(v->doc, v->index, ctx->doc, inst))
+                return true;
+        }
+    } else {
+        for (uint32_t k = 0; k < count; k++) {
+            if (values[k].type != in->type || (hashed && values[k].hash != hash)) continue;
+            if (ei_json_value_equal(values[k].doc, values[k].index, ctx->doc, inst)) return true;
+        }
     }
     REPORT(ctx, path, node, "enum", "value %s is not one of %s", value_text(ctx, ctx->doc, inst),
            c->u.enumeration.text);
     return false;
 }
 
+__attribute__((noinline))
 static bool check_const(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
     const sch_value *value = &c->u.value;
 
@@ -366,11 +440,7 @@ static bool check_number(vctx *ctx, const sch_node *node, const sch_check *c, ui
         relation = "not greater than the exclusive minimum";
         break;
     default:
-        load_number(ctx, inst, number);
-        if (number->has_small && bound->has_small)
-            valid = number->small % bound->small == 0;
-        else
-            valid = ei_decimal_is_multiple(&number->value, &bound->value);
+        valid = is_multiple(ctx, inst, number, bound);
         relation = "not a multiple of";
         break;
     }
@@ -380,7 +450,7 @@ static bool check_number(vctx *ctx, const sch_node *node, const sch_check *c, ui
 }
 
 static bool check_length(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
-    const ei_json_node *in = &ctx->doc->nodes[inst];
+    const ei_json_node *in = &ctx->nodes[inst];
     size_t raw = in->end - in->start - 2;
     uint64_t limit = c->u.count;
 
@@ -406,6 +476,7 @@ static bool check_pattern(vctx *ctx, const sch_node *node, const sch_check *c, u
     return false;
 }
 
+__attribute__((noinline))
 static bool check_format(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
     size_t len;
     const char *text = string_text(ctx, inst, &len);
@@ -416,6 +487,7 @@ static bool check_format(vctx *ctx, const sch_node *node, const sch_check *c, ui
     return false;
 }
 
+__attribute__((noinline))
 static bool check_content(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
     size_t len;
     const char *text = string_text(ctx, inst, &len);
@@ -443,7 +515,7 @@ static bool check_content(vctx *ctx, const sch_node *node, const sch_check *c, u
 /* ---- Arrays ---- */
 
 static bool check_count(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
-    uint32_t count = ctx->doc->nodes[inst].count;
+    uint32_t count = ctx->nodes[inst].count;
     bool is_max = c->kind == CHECK_MAX_ITEMS || c->kind == CHECK_MAX_PROPERTIES;
     bool is_array = c->kind == CHECK_MAX_ITEMS || c->kind == CHECK_MIN_ITEMS;
 
@@ -466,33 +538,47 @@ static int compare_item_hashes(const void *left, const void *right) {
     return (a->position > b->position) - (a->position < b->position);
 }
 
+__attribute__((noinline))
 static bool check_unique(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path) {
-    uint32_t n = ctx->doc->nodes[inst].count;
+    uint32_t n = ctx->nodes[inst].count;
     uint32_t first = 0, second = 0;
     bool duplicate = false;
 
     if (n < 2) return true;
     if (n <= PAIRWISE_UNIQUE_ITEMS) {
-        uint32_t items[PAIRWISE_UNIQUE_ITEMS];
+        /* Each item's node, and its span and type to tell most pairs
+         * apart without a call. */
+        uint32_t items[PAIRWISE_UNIQUE_ITEMS], lengths[PAIRWISE_UNIQUE_ITEMS];
+        uint8_t types[PAIRWISE_UNIQUE_ITEMS];
+        bool plain = true;
         uint32_t child = inst + 1;
         for (uint32_t i = 0; i < n; i++) {
+            const ei_json_node *item = &ctx->nodes[child];
             items[i] = child;
-            child = ctx->doc->nodes[child].next;
+            lengths[i] = item->end - item->start;
+            types[i] = item->type;
+            plain &= item->type == EI_JSON_STRING && !(item->flags & EI_JSON_STRING_ESCAPED);
+            child = item->next;
         }
-        for (uint32_t j = 1; j < n && !duplicate; j++)
-            for (uint32_t i = 0; i < j && !duplicate; i++)
-                if (ei_json_value_equal(ctx->doc, items[i], ctx->doc, items[j])) {
+        for (uint32_t j = 1; j < n && !duplicate; j++) {
+            for (uint32_t i = 0; i < j && !duplicate; i++) {
+                if (types[i] != types[j]) continue;
+                /* Equal strings without escapes have equal spans. */
+                if (plain && lengths[i] != lengths[j]) continue;
+                if (values_equal(ctx->doc, items[i], ctx->doc, items[j])) {
                     duplicate = true;
                     first = i;
                     second = j;
                 }
+            }
+        }
     } else {
         /* Sort by hash so that only items of equal hash are compared. */
         item_hash *items = ei_arena_alloc(&ctx->scratch, n * sizeof(*items));
         uint32_t child = inst + 1;
         for (uint32_t i = 0; i < n; i++) {
             items[i] = (item_hash){.hash = ei_json_value_hash(ctx->doc, child), .node = child, .position = i};
-            child = ctx->doc->nodes[child].next;
+            child = ctx->nodes[child].next;
         }
         qsort(items, n, sizeof(*items), compare_item_hashes);
         for (uint32_t i = 0; i + 1 < n && !duplicate; i++)
@@ -511,7 +597,7 @@ static bool check_unique(vctx *ctx, const sch_node *node, uint32_t inst, const p
 static bool check_items(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
                         const path_frame *path, annotations *ann) {
     const sch_items *items = &c->u.items;
-    uint32_t n = ctx->doc->nodes[inst].count, child = inst + 1;
+    uint32_t n = ctx->nodes[inst].count, child = inst + 1;
     bool valid = true;
 
     for (uint32_t i = 0; i < n; i++) {
@@ -523,12 +609,13 @@ static bool check_items(vctx *ctx, const sch_node *node, const sch_check *c, uin
             REPORT(ctx, &frame, node, in_prefix ? items->prefix_keyword : items->rest_keyword,
                    "item at index %u is not allowed", i);
             valid = false;
-        } else if (!eval(ctx, sub, child, &frame, NULL)) {
+        } else if (!(sub->kind == NODE_OBJECT && sub->leaf ? eval_leaf(ctx, sub, child, &frame)
+                                                             : eval(ctx, sub, child, &frame, NULL))) {
             valid = false;
         }
         if (!valid && !collecting(ctx)) return false;
         mark(ann, i);
-        child = ctx->doc->nodes[child].next;
+        child = ctx->nodes[child].next;
     }
     return valid;
 }
@@ -536,7 +623,7 @@ static bool check_items(vctx *ctx, const sch_node *node, const sch_check *c, uin
 static bool check_contains(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
                            const path_frame *path, annotations *ann) {
     const sch_contains *contains = &c->u.contains;
-    uint32_t n = ctx->doc->nodes[inst].count, child = inst + 1;
+    uint32_t n = ctx->nodes[inst].count, child = inst + 1;
     bool annotate = contains->annotates && ann;
     uint64_t matches = 0;
 
@@ -547,7 +634,7 @@ static bool check_contains(vctx *ctx, const sch_node *node, const sch_check *c, 
             if (annotate) mark(ann, i);
             else if (matches >= contains->min && contains->max == UINT64_MAX) break;
         }
-        child = ctx->doc->nodes[child].next;
+        child = ctx->nodes[child].next;
     }
 
     if (matches < contains->min) {
@@ -570,8 +657,9 @@ static bool check_contains(vctx *ctx, const sch_node *node, const sch_check *c, 
 
 /* Evaluates a member's value against sub, reporting a false schema with
  * what kind of property it rejects. */
-static bool eval_member(vctx *ctx, const sch_node *node, const sch_node *sub, const char *keyword,
-                        const char *kind, uint32_t name, const path_frame *frame) {
+static inline bool eval_member(vctx *ctx, const sch_node *node, const sch_node *sub, const char *keyword,
+                               const char *kind, uint32_t name, const path_frame *frame) {
+    if (sub->kind == NODE_OBJECT && sub->leaf) return eval_leaf(ctx, sub, name + 1, frame);
     if (sub->kind != NODE_FALSE) return eval(ctx, sub, name + 1, frame, NULL);
     REPORT(ctx, frame, node, keyword, "%sproperty %s is not allowed", kind, quote_name(ctx, name));
     return false;
@@ -587,7 +675,7 @@ static bool check_dependencies(vctx *ctx, const sch_node *node, const sch_object
         uint32_t entry = object->required[k];
         if ((present[entry / 64] >> (entry % 64)) & 1) continue;
         const sch_name *name = &object->names[entry];
-        REPORT(ctx, path, node, "required", "required property %s is missing", quote(ctx, name->name, name->len));
+        REPORT(ctx, path, node, "required", "required property %s is missing", quote(ctx, name->name, name->key.len));
         valid = false;
         if (!collecting(ctx)) return false;
     }
@@ -601,14 +689,14 @@ static bool check_dependencies(vctx *ctx, const sch_node *node, const sch_object
             if ((present[dependency / 64] >> (dependency % 64)) & 1) continue;
             const sch_name *missing = &object->names[dependency];
             REPORT(ctx, path, node, name->dependent_required_keyword, "property %s is required because %s is present",
-                   quote(ctx, missing->name, missing->len), quote(ctx, name->name, name->len));
+                   quote(ctx, missing->name, missing->key.len), quote(ctx, name->name, name->key.len));
             valid = false;
             if (!collecting(ctx)) return false;
         }
         if (!name->dependent_schema) continue;
         if (name->dependent_schema->kind == NODE_FALSE) {
             REPORT(ctx, path, node, name->dependent_schema_keyword, "property %s is not allowed",
-                   quote(ctx, name->name, name->len));
+                   quote(ctx, name->name, name->key.len));
             valid = false;
         } else if (!eval(ctx, name->dependent_schema, inst, path, ann)) {
             valid = false;
@@ -621,7 +709,7 @@ static bool check_dependencies(vctx *ctx, const sch_node *node, const sch_object
 static bool check_properties(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
                              const path_frame *path, annotations *ann) {
     const sch_object *object = &c->u.object;
-    const ei_json_node *in = &ctx->doc->nodes[inst];
+    const ei_json_node *in = &ctx->nodes[inst];
     uint64_t present_space[STACK_NAME_BITS / 64];
     uint64_t *present = present_space;
     bool track = object->required_count > 0 || object->has_dependencies;
@@ -633,14 +721,14 @@ static bool check_properties(vctx *ctx, const sch_node *node, const sch_check *c
         if (object->name_count > STACK_NAME_BITS)
             present = ei_arena_calloc(&ctx->scratch, words, sizeof(uint64_t));
         else
-            memset(present, 0, words * sizeof(uint64_t));
+            for (size_t w = 0; w < words; w++) present[w] = 0;
     }
 
-    uint32_t name = inst + 1;
+    uint32_t name = inst + 1, hint = 0;
     for (uint32_t j = 0; j < in->count; j++) {
         size_t len;
         const char *text = string_text(ctx, name, &len);
-        const sch_name *entry = lookup_name(object, text, len);
+        const sch_name *entry = lookup_name(object, text, len, &hint);
         path_frame frame = {.parent = path, .value = name, .kind = PATH_MEMBER};
         bool evaluated = false, ok = true;
 
@@ -672,7 +760,7 @@ static bool check_properties(vctx *ctx, const sch_node *node, const sch_check *c
             valid = false;
             if (!collecting(ctx)) return false;
         }
-        name = ctx->doc->nodes[name + 1].next;
+        name = ctx->nodes[name + 1].next;
     }
 
     if (track && !check_dependencies(ctx, node, object, inst, path, ann, present)) valid = false;
@@ -786,10 +874,10 @@ static const sch_node *dynamic_target(const vctx *ctx, const sch_dynamic_ref *re
 
 static bool check_unevaluated_items(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
                                     const path_frame *path, annotations *ann) {
-    uint32_t n = ctx->doc->nodes[inst].count, child = inst + 1;
+    uint32_t n = ctx->nodes[inst].count, child = inst + 1;
     bool valid = true;
 
-    for (uint32_t i = 0; i < n; i++, child = ctx->doc->nodes[child].next) {
+    for (uint32_t i = 0; i < n; i++, child = ctx->nodes[child].next) {
         if (marked(ann, i)) continue;
         path_frame frame = {.parent = path, .value = i, .kind = PATH_ITEM};
         if (c->u.node->kind == NODE_FALSE) {
@@ -808,10 +896,10 @@ static bool check_unevaluated_items(vctx *ctx, const sch_node *node, const sch_c
 
 static bool check_unevaluated_properties(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
                                          const path_frame *path, annotations *ann) {
-    uint32_t n = ctx->doc->nodes[inst].count, name = inst + 1;
+    uint32_t n = ctx->nodes[inst].count, name = inst + 1;
     bool valid = true;
 
-    for (uint32_t j = 0; j < n; j++, name = ctx->doc->nodes[name + 1].next) {
+    for (uint32_t j = 0; j < n; j++, name = ctx->nodes[name + 1].next) {
         if (marked(ann, j)) continue;
         path_frame frame = {.parent = path, .value = name, .kind = PATH_MEMBER};
         if (eval_member(ctx, node, c->u.node, "unevaluatedProperties", "unevaluated ", name, &frame)) {
@@ -824,10 +912,11 @@ static bool check_unevaluated_properties(vctx *ctx, const sch_node *node, const 
     return valid;
 }
 
-static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path,
-                      uint8_t type, annotations *ann, number_cache *number) {
+/* Runs a check that evaluates no subschema. */
+__attribute__((always_inline))
+static inline bool run_leaf_check(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                                  const path_frame *path, number_cache *number) {
     switch ((sch_check_kind)c->kind) {
-    case CHECK_TYPE: return check_type(ctx, node, c, inst, path, type, number);
     case CHECK_ENUM: return check_enum(ctx, node, c, inst, path);
     case CHECK_CONST: return check_const(ctx, node, c, inst, path);
     case CHECK_MULTIPLE_OF:
@@ -845,6 +934,14 @@ static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint3
     case CHECK_MAX_PROPERTIES:
     case CHECK_MIN_PROPERTIES: return check_count(ctx, node, c, inst, path);
     case CHECK_UNIQUE_ITEMS: return check_unique(ctx, node, inst, path);
+    default: return true;
+    }
+}
+
+static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path,
+                      annotations *ann, number_cache *number) {
+    if (c->kind < CHECK_ITEMS) return run_leaf_check(ctx, node, c, inst, path, number);
+    switch ((sch_check_kind)c->kind) {
     case CHECK_ITEMS: return check_items(ctx, node, c, inst, path, ann);
     case CHECK_CONTAINS: return check_contains(ctx, node, c, inst, path, ann);
     case CHECK_PROPERTIES: return check_properties(ctx, node, c, inst, path, ann);
@@ -858,16 +955,69 @@ static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint3
         return eval_in_place(ctx, node, dynamic_target(ctx, &c->u.dynamic_ref), "$dynamicRef", inst, path, ann);
     case CHECK_UNEVALUATED_ITEMS: return check_unevaluated_items(ctx, node, c, inst, path, ann);
     case CHECK_UNEVALUATED_PROPERTIES: return check_unevaluated_properties(ctx, node, c, inst, path, ann);
+    default: return true;
     }
-    return true;
+}
+
+/* Runs the checks of node that apply to the instance type. */
+static bool run_checks(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, uint8_t type,
+                       annotations *ann, number_cache *number) {
+    bool valid = true;
+
+    for (uint32_t i = 0; i < node->check_count; i++) {
+        const sch_check *c = &node->checks[i];
+        if (!(c->types & type)) continue;
+        if (run_check(ctx, node, c, inst, path, ann, number)) continue;
+        valid = false;
+        if (!collecting(ctx) || ctx->too_deep) break;
+    }
+    return valid;
+}
+
+/* Evaluates a leaf: a node whose checks evaluate no subschema, so it needs
+ * no depth, scope or annotation bookkeeping. Inlined into the loops over
+ * members and items, where most leaves are. */
+static inline bool eval_leaf(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path) {
+    uint8_t type = instance_type(&ctx->nodes[inst]);
+    number_cache number;
+    bool valid = true;
+
+    number.parsed = false;
+    if (node->types && !(node->types & type) && !check_type(ctx, node, inst, path, type, &number)) {
+        valid = false;
+        if (!collecting(ctx)) return false;
+    }
+    if (!(node->check_types & type)) return valid;
+    for (uint32_t i = 0; i < node->check_count; i++) {
+        const sch_check *c = &node->checks[i];
+        if (!(c->types & type)) continue;
+        if (run_leaf_check(ctx, node, c, inst, path, &number)) continue;
+        valid = false;
+        if (!collecting(ctx)) break;
+    }
+    return valid;
 }
 
 static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, annotations *ann) {
-    if (node->kind == NODE_TRUE) return true;
-    if (node->kind == NODE_FALSE) {
+    if (node->kind != NODE_OBJECT) {
+        if (node->kind == NODE_TRUE) return true;
         REPORT(ctx, path, node, "false", "no value is allowed here: the schema is false");
         return false;
     }
+    if (node->leaf) return eval_leaf(ctx, node, inst, path);
+
+    const ei_json_node *in = &ctx->nodes[inst];
+    uint8_t type = instance_type(in);
+    number_cache number;
+    bool valid = true;
+
+    number.parsed = false;
+    if (node->types && !(node->types & type) && !check_type(ctx, node, inst, path, type, &number)) {
+        valid = false;
+        if (!collecting(ctx)) return false;
+    }
+    if (!(node->check_types & type)) return valid;
+
     if (ctx->too_deep) return false;
     if (ctx->depth >= ctx->max_depth) {
         ctx->too_deep = true;
@@ -880,23 +1030,13 @@ static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_fram
     scope_frame frame = {.resource = node->resource, .outer = outer};
     if (!outer || outer->resource != node->resource) ctx->scope = &frame;
 
-    const ei_json_node *in = &ctx->doc->nodes[inst];
-    uint8_t type = instance_type(in);
     annotations local, *own = ann;
     if ((type == SCH_TYPE_OBJECT && node->unevaluated_properties) || (type == SCH_TYPE_ARRAY && node->unevaluated_items)) {
         local = new_annotations(ctx, in->count);
         own = &local;
     }
 
-    number_cache number = {0};
-    bool valid = true;
-    for (uint32_t i = 0; i < node->check_count; i++) {
-        const sch_check *c = &node->checks[i];
-        if (!(c->types & type)) continue;
-        if (run_check(ctx, node, c, inst, path, type, own, &number)) continue;
-        valid = false;
-        if (!collecting(ctx) || ctx->too_deep) break;
-    }
+    if (!run_checks(ctx, node, inst, path, type, own, &number)) valid = false;
     if (valid && own == &local) merge(ann, &local);
 
     ctx->scope = outer;
@@ -923,12 +1063,25 @@ void ei_schema_result_free(ei_schema_result *result) {
 }
 
 int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t root, ei_schema_result *result) {
-    vctx ctx = {.doc = doc, .result = result, .max_depth = schema->max_depth};
+    vctx ctx;
     path_frame top = {.kind = PATH_ROOT};
     bool valid;
 
     if (result) ei_schema_result_reset(result);
     if (root >= doc->count) return EI_ERR_INVALID;
+
+    /* Set field by field: an initializer would also zero the arena's
+     * inline space, which costs more than a small validation. */
+    ctx.doc = doc;
+    ctx.nodes = doc->nodes;
+    ctx.result = result;
+    ctx.silent = 0;
+    ctx.stopped = false;
+    ctx.collect = result != NULL;
+    ctx.too_deep = false;
+    ctx.depth = 0;
+    ctx.max_depth = schema->max_depth;
+    ctx.scope = NULL;
     ei_arena_init(&ctx.scratch);
     valid = eval(&ctx, schema->root, (uint32_t)root, &top, NULL);
 
@@ -937,6 +1090,7 @@ int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t r
          * them and a caller must see why. */
         ctx.silent = 0;
         ctx.stopped = false;
+        ctx.collect = true;
         if (ctx.too_deep)
             report(&ctx, &top, schema->root, "$ref",
                    "evaluation exceeded %u nested subschemas; the schema may have a reference cycle that "

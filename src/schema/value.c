@@ -92,11 +92,6 @@ uint64_t ei_json_string_length(const ei_json_doc *doc, size_t index) {
     return count;
 }
 
-const char *ei_json_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena, size_t *len) {
-    if (!(doc->nodes[index].flags & EI_JSON_STRING_ESCAPED)) return ei_json_raw_string(doc, index, len);
-    return ei_json_string_decode(doc, index, arena, len);
-}
-
 /* Reads the decoded bytes of a string node one at a time. */
 typedef struct string_reader {
     const char *s, *end;
@@ -307,22 +302,4 @@ uint64_t ei_json_value_hash(const ei_json_doc *doc, size_t index) {
     }
     }
     return 0;
-}
-
-uint32_t ei_name_hash(const char *s, size_t len) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-
-    while (len >= 8) {
-        uint64_t v;
-        memcpy(&v, s, 8);
-        h = (h ^ v) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        s += 8;
-        len -= 8;
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, s, len);
-    h = (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return (uint32_t)h;
 }
