@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing event-issuer needs on Debian 12:
 # the compiler and libraries, the tools the tests drive (curl, kcat,
-# valgrind), Node.js and npm for the end-to-end tests, and the end-to-end
-# tests' npm packages. Safe to run again. Runs as root, or through sudo
+# valgrind, and the Prometheus Python client that parses /metrics),
+# Node.js and npm for the end-to-end tests, and the end-to-end tests' npm
+# packages. Safe to run again. Runs as root, or through sudo
 # otherwise.
 set -euo pipefail
 
@@ -27,6 +28,7 @@ packages=(
     curl
     kcat
     valgrind
+    python3-prometheus-client
 )
 
 # A Node.js that is already installed (this machine image has Node.js 20

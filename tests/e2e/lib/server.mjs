@@ -100,15 +100,16 @@ class Server {
 }
 
 // Starts `event-issuer serve` on dataDir (a new temporary folder if omitted)
-// with extra command-line args, and resolves once it logs its address.
-// Unless auth is set, API keys are off (--insecure-no-auth), so every
-// request is produced as principal "anonymous".
-export async function startServer({ dataDir, args = [], auth = false } = {}) {
+// with extra command-line args and environment variables env, and resolves
+// once it logs its address. Unless auth is set, API keys are off
+// (--insecure-no-auth), so every request is produced as principal
+// "anonymous".
+export async function startServer({ dataDir, args = [], auth = false, env = {} } = {}) {
     const dir = dataDir ?? (await makeDataDir());
     const authArgs = auth ? [] : ['--insecure-no-auth'];
     const child = spawn(serverBinary(),
         ['serve', '--listen', '127.0.0.1:0', '--data', dir, ...authArgs, ...args],
-        { stdio: ['ignore', 'pipe', 'pipe'] });
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     child.stdout.resume();
 
     const port = await new Promise((resolve, reject) => {
