@@ -1085,19 +1085,25 @@ int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t r
     ei_arena_init(&ctx.scratch);
     valid = eval(&ctx, schema->root, (uint32_t)root, &top, NULL);
 
-    if (!valid && result) {
-        /* These two are reported even past the cap: the answer depends on
-         * them and a caller must see why. */
+    if (!valid && result && ctx.too_deep) {
+        /* Violations found before the evaluation was cut short may be
+         * artefacts of the cut, so only the reason is reported. */
+        result->count = 0;
+        result->truncated = false;
         ctx.silent = 0;
         ctx.stopped = false;
         ctx.collect = true;
-        if (ctx.too_deep)
-            report(&ctx, &top, schema->root, "$ref",
-                   "evaluation exceeded %u nested subschemas; the schema may have a reference cycle that "
-                   "does not descend into the value",
-                   schema->max_depth);
-        else if (result->count == 0)
-            report(&ctx, &top, schema->root, "false", "value is not valid");
+        report(&ctx, &top, schema->root, "$ref",
+               "evaluation exceeded %u nested subschemas: the schema may have a reference cycle that "
+               "does not descend into the value",
+               schema->max_depth);
+    } else if (!valid && result && result->count == 0) {
+        /* Every failing check reports itself; this keeps a failure that
+         * did not (a bug) from looking like success to the caller. */
+        ctx.silent = 0;
+        ctx.stopped = false;
+        ctx.collect = true;
+        report(&ctx, &top, schema->root, "false", "value is not valid");
     }
     ei_arena_free(&ctx.scratch);
     return valid ? EI_OK : EI_ERR_INVALID;
