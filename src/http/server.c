@@ -318,6 +318,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     atomic_fetch_sub(&server->active_requests, 1);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void log_daemon_message(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char message[512];

@@ -1,28 +1,13 @@
 /* Format assertions ("format" when asserting) and base64 for content
- * assertions. Each check follows the grammar the format's RFC gives:
- * RFC 3339 (date-time, date, time, duration), RFC 5321 (email), RFC 1123
- * and RFC 3492 (hostname, with Punycode labels decoded), RFC 2673 and
- * RFC 4291 (ipv4, ipv6), RFC 3986 and RFC 3987 (uri, iri and their
- * references), RFC 6570 (uri-template), RFC 4122 (uuid), RFC 6901 and
- * draft-bhutton-relative-json-pointer (JSON Pointers), ECMA-262 (regex).
- *
- * Not checked: the IDNA2008 code point tables and contextual rules, so
- * idn-hostname and idn-email accept any non-ASCII letter, and Punycode
- * labels of hostname are only checked to decode. */
+ * assertions. Each check follows the grammar of the format's RFC:
+ * RFC 3339 for date-time, date, time and duration, RFC 5321 for email,
+ * RFC 2673 and RFC 4291 for ipv4 and ipv6, RFC 3986 and RFC 3987 for uri,
+ * iri and their references, RFC 6570 for uri-template, RFC 4122 for uuid,
+ * RFC 6901 and draft-bhutton-relative-json-pointer for the JSON Pointers,
+ * and ECMA-262 for regex. Host names are checked in hostname.c. */
 #include "schema/internal.h"
 
 #include <string.h>
-
-/* Punycode parameters (RFC 3492 section 5). */
-#define PUNY_BASE 36
-#define PUNY_TMIN 1
-#define PUNY_TMAX 26
-#define PUNY_SKEW 38
-#define PUNY_DAMP 700
-#define PUNY_INITIAL_BIAS 72
-#define PUNY_INITIAL_N 128
-/* Code points a decoded label may have; labels are at most 63 bytes. */
-#define PUNY_MAX_OUTPUT 64
 
 static const struct {
     const char *name;
@@ -263,125 +248,6 @@ static bool check_ipv6(const char *s, size_t len) {
     return compressed ? groups < 8 : groups == 8;
 }
 
-static uint32_t decode_utf8(const unsigned char *s, size_t len, size_t *i) {
-    uint32_t c = s[*i];
-    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-
-    if (*i + n > len) n = len - *i;
-    if (n == 1) {
-        (*i)++;
-        return c;
-    }
-    c &= n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07;
-    for (size_t k = 1; k < n; k++) c = (c << 6) | (s[*i + k] & 0x3F);
-    *i += n;
-    return c;
-}
-
-static uint32_t puny_adapt(uint32_t delta, uint32_t points, bool first) {
-    uint32_t k = 0;
-
-    delta = first ? delta / PUNY_DAMP : delta / 2;
-    delta += delta / points;
-    while (delta > ((PUNY_BASE - PUNY_TMIN) * PUNY_TMAX) / 2) {
-        delta /= PUNY_BASE - PUNY_TMIN;
-        k += PUNY_BASE;
-    }
-    return k + (PUNY_BASE - PUNY_TMIN + 1) * delta / (delta + PUNY_SKEW);
-}
-
-/* Decodes the Punycode of an "xn--" label (RFC 3492 section 6.2) and
- * returns true if it is well formed and decodes to non-ASCII text. */
-static bool punycode_valid(const char *s, size_t len) {
-    uint32_t output[PUNY_MAX_OUTPUT];
-    uint32_t out = 0, n = PUNY_INITIAL_N, bias = PUNY_INITIAL_BIAS, i = 0;
-    size_t basic = 0, in;
-
-    for (size_t k = 0; k < len; k++)
-        if (s[k] == '-') basic = k;
-    for (size_t k = 0; k < basic; k++) output[out++] = (unsigned char)s[k];
-    in = basic > 0 ? basic + 1 : 0;
-    if (in >= len) return false; /* nothing encoded */
-
-    while (in < len) {
-        uint32_t old_i = i, w = 1;
-        for (uint32_t k = PUNY_BASE;; k += PUNY_BASE) {
-            if (in >= len) return false;
-            unsigned char c = (unsigned char)s[in++];
-            uint32_t digit = is_digit(c) ? (uint32_t)(c - '0' + 26)
-                             : is_alpha(c) ? (uint32_t)((c | 0x20) - 'a')
-                                           : PUNY_BASE;
-            if (digit >= PUNY_BASE || digit > (UINT32_MAX - i) / w) return false;
-            i += digit * w;
-            uint32_t t = k <= bias ? PUNY_TMIN : k >= bias + PUNY_TMAX ? PUNY_TMAX : k - bias;
-            if (digit < t) break;
-            if (w > UINT32_MAX / (PUNY_BASE - t)) return false;
-            w *= PUNY_BASE - t;
-        }
-        bias = puny_adapt(i - old_i, out + 1, old_i == 0);
-        if (i / (out + 1) > 0x10FFFF - n) return false;
-        n += i / (out + 1);
-        i %= out + 1;
-        if (n < 0x80 || (n >= 0xD800 && n <= 0xDFFF) || out >= PUNY_MAX_OUTPUT) return false;
-        memmove(output + i + 1, output + i, (out - i) * sizeof(*output));
-        output[i++] = n;
-        out++;
-    }
-    return true;
-}
-
-/* Checks one label of a host name. idn admits non-ASCII characters. */
-static bool check_label(const char *s, size_t len, bool idn) {
-    size_t chars = 0;
-
-    if (len == 0 || s[0] == '-' || s[len - 1] == '-') return false;
-    /* "--" in the third and fourth position is reserved for A-labels. */
-    if (len >= 4 && s[2] == '-' && s[3] == '-') {
-        if ((s[0] | 0x20) != 'x' || (s[1] | 0x20) != 'n') return false;
-        if (!punycode_valid(s + 4, len - 4)) return false;
-    }
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            if (!idn) return false;
-            uint32_t cp = decode_utf8((const unsigned char *)s, len, &i);
-            /* Combining marks cannot start a label (RFC 5891 5.4);
-             * these ranges are the common combining blocks. */
-            if (chars == 0 && ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x0483 && cp <= 0x0489) ||
-                               (cp >= 0x0900 && cp <= 0x0903)))
-                return false;
-            chars++;
-            continue;
-        }
-        if (!is_alpha(c) && !is_digit(c) && c != '-') return false;
-        i++;
-        chars++;
-    }
-    return chars <= 63 && (idn || len <= 63);
-}
-
-static bool check_hostname(const char *s, size_t len, bool idn) {
-    if (len == 0 || len > 253) return false;
-
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        bool dot = i == len || s[i] == '.';
-        /* Ideographic and fullwidth full stops separate IDN labels too. */
-        size_t separator = 1;
-        if (!dot && idn && i + 3 <= len &&
-            (memcmp(s + i, "\xE3\x80\x82", 3) == 0 || memcmp(s + i, "\xEF\xBC\x8E", 3) == 0 ||
-             memcmp(s + i, "\xEF\xBD\xA1", 3) == 0)) {
-            dot = true;
-            separator = 3;
-        }
-        if (!dot) continue;
-        if (!check_label(s + start, i - start, idn)) return false;
-        start = i + separator;
-        i += separator - 1;
-    }
-    return true;
-}
-
 /* RFC 5321 atext, plus non-ASCII for idn-email (RFC 6531). */
 static bool is_atext(unsigned char c, bool idn) {
     return is_alpha(c) || is_digit(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL || (idn && c >= 0x80);
@@ -428,7 +294,7 @@ static bool check_email(const char *s, size_t len, bool idn) {
         if (literal_len > 5 && memcmp(literal, "IPv6:", 5) == 0) return check_ipv6(literal + 5, literal_len - 5);
         return check_ipv4(literal, literal_len);
     }
-    return check_hostname(domain, domain_len, idn);
+    return ei_hostname_valid(domain, domain_len, idn);
 }
 
 static bool check_uuid(const char *s, size_t len) {
@@ -630,8 +496,8 @@ bool ei_format_check(ei_format format, const char *s, size_t len) {
     case EI_FORMAT_DURATION: return check_duration(s, len);
     case EI_FORMAT_EMAIL: return check_email(s, len, false);
     case EI_FORMAT_IDN_EMAIL: return check_email(s, len, true);
-    case EI_FORMAT_HOSTNAME: return check_hostname(s, len, false);
-    case EI_FORMAT_IDN_HOSTNAME: return check_hostname(s, len, true);
+    case EI_FORMAT_HOSTNAME: return ei_hostname_valid(s, len, false);
+    case EI_FORMAT_IDN_HOSTNAME: return ei_hostname_valid(s, len, true);
     case EI_FORMAT_IPV4: return check_ipv4(s, len);
     case EI_FORMAT_IPV6: return check_ipv6(s, len);
     case EI_FORMAT_URI: return check_uri(s, len, true, false);

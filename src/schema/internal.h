@@ -148,6 +148,20 @@ bool ei_regex_syntax_valid(const char *pattern, size_t len);
 uint32_t ei_unicode_category_mask(const char *name, size_t len);
 /* Calls add for each run of code points whose category is in mask. */
 void ei_unicode_category_ranges(uint32_t mask, void (*add)(void *data, uint32_t lo, uint32_t hi), void *data);
+/* Returns the category of cp as a mask of one bit. */
+uint32_t ei_unicode_category_of(uint32_t cp);
+
+typedef enum ei_script {
+    EI_SCRIPT_GREEK,
+    EI_SCRIPT_HEBREW,
+    EI_SCRIPT_HIRAGANA,
+    EI_SCRIPT_KATAKANA,
+    EI_SCRIPT_HAN,
+} ei_script;
+
+bool ei_unicode_in_script(ei_script script, uint32_t cp);
+/* True for code points with Canonical_Combining_Class Virama. */
+bool ei_unicode_is_virama(uint32_t cp);
 
 /* ---- URI references and JSON Pointers ---------------------------------- */
 
@@ -269,6 +283,10 @@ ei_format ei_format_lookup(const char *name, size_t len);
 const char *ei_format_name(ei_format format);
 /* Returns true if s (len bytes of UTF-8) is valid for format. */
 bool ei_format_check(ei_format format, const char *s, size_t len);
+/* Returns true if s is a valid host name: the "hostname" format (ASCII,
+ * where "xn--" labels must be valid A-labels), or with idn the
+ * "idn-hostname" format, which also admits U-labels. */
+bool ei_hostname_valid(const char *s, size_t len, bool idn);
 /* Returns true if s is valid base64 (RFC 4648 section 4, padding required);
  * when out is not NULL the decoded bytes are appended to it. */
 bool ei_base64_decode(const char *s, size_t len, ei_buf *out);

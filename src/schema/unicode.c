@@ -1,4 +1,5 @@
-/* Unicode General_Category data for \p{...} in patterns.
+/* Unicode data: General_Category for \p{...} in patterns, and the scripts
+ * and viramas the IDNA2008 rules of the hostname formats need.
  *
  * The table lists, for Unicode 17.0, every run of consecutive code points
  * that share a General_Category, as (first code point << 5) | category.
@@ -644,4 +645,103 @@ void ei_unicode_category_ranges(uint32_t mask, void (*add)(void *data, uint32_t 
         uint32_t hi = i + 1 < n ? (category_runs[i + 1] >> 5) - 1 : 0x10FFFF;
         add(data, lo, hi);
     }
+}
+
+/* Ranges of the scripts that IDNA2008's contextual rules name (RFC 5892
+ * appendix A), from \p{Script=...} in the same Node.js (Unicode 17.0). */
+static const uint32_t greek_ranges[][2] = {
+    {0x370, 0x373}, {0x375, 0x377}, {0x37A, 0x37D}, {0x37F, 0x37F}, {0x384, 0x384}, {0x386, 0x386},
+    {0x388, 0x38A}, {0x38C, 0x38C}, {0x38E, 0x3A1}, {0x3A3, 0x3E1}, {0x3F0, 0x3FF}, {0x1D26,
+    0x1D2A}, {0x1D5D, 0x1D61}, {0x1D66, 0x1D6A}, {0x1DBF, 0x1DBF}, {0x1F00, 0x1F15}, {0x1F18,
+    0x1F1D}, {0x1F20, 0x1F45}, {0x1F48, 0x1F4D}, {0x1F50, 0x1F57}, {0x1F59, 0x1F59}, {0x1F5B,
+    0x1F5B}, {0x1F5D, 0x1F5D}, {0x1F5F, 0x1F7D}, {0x1F80, 0x1FB4}, {0x1FB6, 0x1FC4}, {0x1FC6,
+    0x1FD3}, {0x1FD6, 0x1FDB}, {0x1FDD, 0x1FEF}, {0x1FF2, 0x1FF4}, {0x1FF6, 0x1FFE}, {0x2126,
+    0x2126}, {0xAB65, 0xAB65}, {0x10140, 0x1018E}, {0x101A0, 0x101A0}, {0x1D200, 0x1D245}
+};
+static const uint32_t hebrew_ranges[][2] = {
+    {0x591, 0x5C7}, {0x5D0, 0x5EA}, {0x5EF, 0x5F4}, {0xFB1D, 0xFB36}, {0xFB38, 0xFB3C}, {0xFB3E,
+    0xFB3E}, {0xFB40, 0xFB41}, {0xFB43, 0xFB44}, {0xFB46, 0xFB4F}
+};
+static const uint32_t hiragana_ranges[][2] = {
+    {0x3041, 0x3096}, {0x309D, 0x309F}, {0x1B001, 0x1B11F}, {0x1B132, 0x1B132}, {0x1B150, 0x1B152},
+    {0x1F200, 0x1F200}
+};
+static const uint32_t katakana_ranges[][2] = {
+    {0x30A1, 0x30FA}, {0x30FD, 0x30FF}, {0x31F0, 0x31FF}, {0x32D0, 0x32FE}, {0x3300, 0x3357},
+    {0xFF66, 0xFF6F}, {0xFF71, 0xFF9D}, {0x1AFF0, 0x1AFF3}, {0x1AFF5, 0x1AFFB}, {0x1AFFD, 0x1AFFE},
+    {0x1B000, 0x1B000}, {0x1B120, 0x1B122}, {0x1B155, 0x1B155}, {0x1B164, 0x1B167}
+};
+static const uint32_t han_ranges[][2] = {
+    {0x2E80, 0x2E99}, {0x2E9B, 0x2EF3}, {0x2F00, 0x2FD5}, {0x3005, 0x3005}, {0x3007, 0x3007},
+    {0x3021, 0x3029}, {0x3038, 0x303B}, {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xF900, 0xFA6D},
+    {0xFA70, 0xFAD9}, {0x16FE2, 0x16FE3}, {0x16FF0, 0x16FF6}, {0x20000, 0x2A6DF}, {0x2A700,
+    0x2B81D}, {0x2B820, 0x2CEAD}, {0x2CEB0, 0x2EBE0}, {0x2EBF0, 0x2EE5D}, {0x2F800, 0x2FA1D},
+    {0x30000, 0x3134A}, {0x31350, 0x33479}
+};
+
+/* Code points with Canonical_Combining_Class Virama (9), from Python
+ * 3.13's unicodedata (Unicode 15.1). */
+static const uint32_t viramas[] = {
+    0x094D, 0x09CD, 0x0A4D, 0x0ACD, 0x0B4D, 0x0BCD, 0x0C4D, 0x0CCD, 0x0D3B, 0x0D3C, 0x0D4D, 0x0DCA,
+    0x0E3A, 0x0EBA, 0x0F84, 0x1039, 0x103A, 0x1714, 0x1715, 0x1734, 0x17D2, 0x1A60, 0x1B44, 0x1BAA,
+    0x1BAB, 0x1BF2, 0x1BF3, 0x2D7F, 0xA806, 0xA82C, 0xA8C4, 0xA953, 0xA9C0, 0xAAF6, 0xABED, 0x10A3F,
+    0x11046, 0x11070, 0x1107F, 0x110B9, 0x11133, 0x11134, 0x111C0, 0x11235, 0x112EA, 0x1134D,
+    0x11442, 0x114C2, 0x115BF, 0x1163F, 0x116B6, 0x1172B, 0x11839, 0x1193D, 0x1193E, 0x119E0,
+    0x11A34, 0x11A47, 0x11A99, 0x11C3F, 0x11D44, 0x11D45, 0x11D97, 0x11F41, 0x11F42
+};
+
+static bool in_ranges(const uint32_t (*ranges)[2], size_t n, uint32_t cp) {
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < ranges[mid][0])
+            hi = mid;
+        else if (cp > ranges[mid][1])
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+#define IN(table, cp) in_ranges(table, sizeof(table) / sizeof(*table), cp)
+
+bool ei_unicode_in_script(ei_script script, uint32_t cp) {
+    switch (script) {
+    case EI_SCRIPT_GREEK: return IN(greek_ranges, cp);
+    case EI_SCRIPT_HEBREW: return IN(hebrew_ranges, cp);
+    case EI_SCRIPT_HIRAGANA: return IN(hiragana_ranges, cp);
+    case EI_SCRIPT_KATAKANA: return IN(katakana_ranges, cp);
+    case EI_SCRIPT_HAN: return IN(han_ranges, cp);
+    }
+    return false;
+}
+
+bool ei_unicode_is_virama(uint32_t cp) {
+    size_t lo = 0, hi = sizeof(viramas) / sizeof(*viramas);
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (viramas[mid] == cp) return true;
+        if (viramas[mid] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+uint32_t ei_unicode_category_of(uint32_t cp) {
+    size_t lo = 0, hi = sizeof(category_runs) / sizeof(*category_runs);
+
+    /* The last run whose first code point is at most cp. */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if ((category_runs[mid] >> 5) <= cp)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return BIT(category_runs[lo] & 0x1f);
 }
