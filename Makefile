@@ -4,6 +4,9 @@
 #   make check        unit tests, then end-to-end tests, under ASan + UBSan
 #   make unit         unit tests only (ASan + UBSan)
 #   make e2e          end-to-end tests against the sanitizer build of the server
+#   make fuzz         each libFuzzer target for FUZZ_SECONDS (default 60); needs clang
+#   make fuzz-replay  the saved fuzz inputs of fuzz/regressions, once each (ASan + UBSan)
+#   make valgrind     the unit tests without sanitizers under valgrind memcheck
 #   make clean
 #
 # Every build uses -Wall -Wextra -Werror; the sanitizer build lives in build/asan.
@@ -71,11 +74,72 @@ unit: $(UNIT_BIN)
 e2e: build/asan/event-issuer $(MOCK_KAFKA)
 	@cd tests/e2e && EVENT_ISSUER_BIN=$(CURDIR)/build/asan/event-issuer node --test --test-concurrency=1 .
 
-check: unit e2e
+check: unit fuzz-replay e2e
 
 .PHONY: bench
 bench: all
 	bench/run.sh
+
+# Fuzzing (fuzz/README.md). The library is built again with clang and
+# libFuzzer's coverage instrumentation; each target links it with
+# -fsanitize=fuzzer. The replay programs link the same targets with
+# fuzz/replay.c and the ASan library instead, so replaying needs no clang.
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_TARGETS ?= ce_binary ce_structured ce_batch json problem schema server
+FUZZ_SECONDS ?= 60
+FUZZ_LIB     := $(patsubst src/%.c,build/fuzz/obj/%.o,$(LIB_SRC))
+FUZZ_COMMON  := fuzz/check.c
+FUZZ_HEADERS := fuzz/fuzz.h fuzz/check.h
+FUZZ_BIN     := $(addprefix build/fuzz/bin/,$(FUZZ_TARGETS))
+REPLAY_BIN   := $(addprefix build/asan/fuzz/replay-,$(FUZZ_TARGETS))
+
+.PHONY: fuzz fuzz-build fuzz-replay valgrind
+
+build/fuzz/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(INC) $(PKG_CFLAGS) \
+		-c -o $@ $<
+
+build/fuzz/bin/%: fuzz/%.c $(FUZZ_COMMON) $(FUZZ_HEADERS) $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(INC) $(PKG_CFLAGS) \
+		-o $@ $< $(FUZZ_COMMON) $(FUZZ_LIB) $(PKG_LIBS)
+
+build/asan/fuzz/replay-%: fuzz/%.c fuzz/replay.c $(FUZZ_COMMON) $(FUZZ_HEADERS) $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(ASAN_FLAGS) $(INC) $(PKG_CFLAGS) \
+		-o $@ $< fuzz/replay.c $(FUZZ_COMMON) $(ASAN_LIB) $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_TARGETS)
+
+fuzz-replay: $(REPLAY_BIN)
+	@fuzz/replay.sh $(FUZZ_TARGETS)
+
+# Memcheck: the unit tests built without sanitizers, which valgrind cannot
+# run beside.
+VG_FLAGS := -O1 -g
+VG_LIB   := $(patsubst src/%.c,build/valgrind/%.o,$(LIB_SRC))
+VG_UNIT  := $(patsubst tests/unit/%.c,build/valgrind/tests/%,$(UNIT_SRC))
+
+build/valgrind/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(VG_FLAGS) $(INC) $(PKG_CFLAGS) -c -o $@ $<
+
+build/valgrind/tests/%: tests/unit/%.c $(VG_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(VG_FLAGS) $(INC) $(PKG_CFLAGS) $$(pkg-config --cflags cmocka) \
+		-o $@ $< $(VG_LIB) $(PKG_LIBS) $$(pkg-config --libs cmocka)
+
+valgrind: $(VG_UNIT)
+	@failed=0; for test in $(VG_UNIT); do \
+		valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+			$$test >/dev/null || { echo "valgrind: $$test failed"; failed=$$((failed + 1)); }; \
+	done; echo "valgrind: $(words $(VG_UNIT)) test programs, $$failed failed"; [ $$failed -eq 0 ]
 
 clean:
 	rm -rf build

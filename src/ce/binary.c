@@ -173,6 +173,15 @@ void ei_ce_binary_add_header(ei_ce_binary *binary, const char *name, const char 
                              "because the Content-Type header carries datacontenttype");
         return;
     }
+    /* The JSON event format keeps the member "data" for the event's data,
+     * so an attribute of that name could be neither stored beside the data
+     * nor read back as an attribute. */
+    if (strcmp(attribute, "data") == 0) {
+        ei_ce_violations_add(violations, -1, attribute, "extension-name", 400,
+                             "header \"ce-data\" does not name a valid attribute: \"data\" is "
+                             "reserved for the event's data, which binary mode sends as the body");
+        return;
+    }
     if (!ei_ce_name_valid(attribute, name_len)) {
         ei_ce_violations_add(violations, -1, attribute, "extension-name", 400,
                              "header %s does not name a valid attribute: attribute names are "

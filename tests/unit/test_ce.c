@@ -1208,6 +1208,18 @@ static void binary_datacontenttype_header_is_rejected(void **state) {
     assert_int_equal(fx->rc, EI_ERR_INVALID);
 }
 
+/* An attribute named "data" would collide with the data member of the
+ * structured form that the log stores and prints. */
+static void binary_data_header_is_rejected(void **state) {
+    fixture *fx = *state;
+    ei_ce_binary binary;
+    start_binary(fx, &binary);
+    add_header(&binary, "CE-Data", "x");
+    finish_binary(fx, &binary, "application/json", "{}");
+    expect_single(fx, "data", "extension-name", 400);
+    assert_int_equal(fx->rc, EI_ERR_INVALID);
+}
+
 static void binary_invalid_extension_name_is_rejected(void **state) {
     fixture *fx = *state;
     ei_ce_binary binary;
@@ -1415,6 +1427,7 @@ int main(void) {
         TEST(binary_bad_required_value_is_not_also_missing),
         TEST(binary_duplicate_header_is_rejected),
         TEST(binary_datacontenttype_header_is_rejected),
+        TEST(binary_data_header_is_rejected),
         TEST(binary_invalid_extension_name_is_rejected),
         TEST(binary_missing_header_is_required),
         TEST(binary_content_type_is_kept_as_sent),
