@@ -70,9 +70,10 @@ struct ei_produce {
      * server started) with the server's span as the parent, as
      * "00-<trace id>-<span id>-<flags>". tracestate is the caller's valid
      * tracestate or NULL. A backbone that keeps per-record metadata stores
-     * them under these names (Kafka: record headers "traceparent" and
-     * "tracestate", not ce_ headers); an event's own traceparent extension
-     * attribute is a separate thing and travels unchanged with the event. */
+     * them under these names: Kafka writes the record headers
+     * "traceparent" and "tracestate", not ce_ headers. An event's own
+     * traceparent extension attribute is a separate thing and travels
+     * unchanged with the event. */
     const char *traceparent;
     const char *tracestate;
     ei_delivery *deliveries; /* caller-allocated, count entries, filled by the backbone */
@@ -99,7 +100,7 @@ typedef struct ei_backbone_ops {
     void (*close)(ei_backbone *backbone);
     /* Optional (NULL: none). Appends the backbone's own metrics to out in
      * the Prometheus text format, each with its HELP and TYPE lines, for
-     * GET /metrics; ei_metrics_write_gauge and ei_metrics_write_counter
+     * GET /metrics. ei_metrics_write_gauge and ei_metrics_write_counter
      * (metrics/metrics.h) write one each. Names start with
      * "event_issuer_<backbone name>_", for example
      * event_issuer_kafka_queue_messages. Runs on an HTTP worker thread

@@ -7,7 +7,7 @@
  *
  * The configuration file has one "name = value" per line, where name is
  * the option's flag without "--" (or kafka.PROPERTY). Blank lines and
- * lines whose first non-blank character is "#" are ignored; a value may be
+ * lines whose first non-blank character is "#" are ignored. A value may be
  * written in double quotes to keep spaces at its ends. */
 #ifndef EI_CONFIG_H
 #define EI_CONFIG_H

@@ -65,7 +65,8 @@ static char *loggable_path(ei_arena *arena, const char *url) {
 }
 
 /* The trace headers of a request. Repeated tracestate headers form one
- * list, as the specification says; a repeated traceparent is invalid. */
+ * list, as the specification defines, and a repeated traceparent is
+ * invalid. */
 typedef struct trace_headers {
     const char *traceparent;
     size_t traceparent_count;
@@ -88,7 +89,7 @@ static enum MHD_Result collect_trace_header(void *cls, enum MHD_ValueKind kind, 
 }
 
 /* Continues the caller's trace when its traceparent is valid, else starts
- * one; an invalid traceparent is ignored, never answered with 400. The
+ * one. An invalid traceparent is ignored, never rejected with 400. The
  * tracestate is kept only beside a valid traceparent. */
 static void begin_trace(ei_request *req) {
     trace_headers headers = {0};
@@ -148,8 +149,8 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
     const char *allow = NULL;
     const char *path = route_path(config, url);
 
-    /* The health check and the metrics answer at the root too, for probes
-     * and scrapers that do not know the base path. */
+    /* The health check and the metrics are served at the root too, for
+     * probes and scrapers that do not know the base path. */
     if (!path && (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0)) path = url;
     if (path) req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant, &allow);
 
@@ -278,7 +279,11 @@ static enum MHD_Result metrics_access_handler(void *cls, struct MHD_Connection *
 static void log_access(ei_request *req, enum MHD_RequestTerminationCode code) {
     bool completed = code == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     bool routine = req->route && req->route->action < 0 && req->status < 400;
-    ei_log_level level = !completed ? EI_LOG_WARN : routine ? EI_LOG_DEBUG : EI_LOG_INFO;
+    ei_log_level level = EI_LOG_INFO;
+    if (!completed)
+        level = EI_LOG_WARN;
+    else if (routine)
+        level = EI_LOG_DEBUG;
     if ((int)level > ei_log_threshold) return;
 
     char problem[96];

@@ -110,8 +110,8 @@ bool ei_trace_begin(ei_trace *trace, const char *traceparent) {
         trace->flags = 0x01;
     }
     random_hex(trace->span_id, SPAN_ID_HEX / 2);
-    /* Trace Context Level 1 defines only the sampled flag, and asks that
-     * other bits not be passed on. */
+    /* Trace Context Level 1 defines only the sampled flag, so only that
+     * bit is passed on. */
     snprintf(trace->traceparent, sizeof(trace->traceparent), "00-%s-%s-%02x", trace->trace_id,
              trace->span_id, trace->flags & 0x01);
     return continued;

@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #define EI_TRACEPARENT_LEN 55
-/* Longest tracestate passed on; the specification asks every vendor to
- * pass on at least 512 characters. */
+/* Maximum length of a tracestate passed on, the 512 characters that the
+ * specification recommends every vendor to propagate at least. */
 #define EI_TRACESTATE_MAX 512
 
 typedef struct ei_trace {
@@ -44,7 +44,7 @@ bool ei_trace_begin(ei_trace *trace, const char *traceparent);
 /* Checks a tracestate value: at most 32 list members "key=value",
  * separated by commas with optional spaces or tabs, keys and values in the
  * specification's syntax, and at most EI_TRACESTATE_MAX characters in
- * all. Empty members are allowed, as the specification says. */
+ * all. Empty members are allowed, as in the specification's list syntax. */
 bool ei_tracestate_valid(const char *value);
 
 #endif

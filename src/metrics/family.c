@@ -15,7 +15,7 @@
 
 #define BUCKET_COUNT 1024 /* a power of two */
 
-/* One series. key holds the label values in label order, each followed
+/* One series. key contains the label values in label order, each followed
  * by a NUL byte, so that values containing any other byte stay apart. */
 typedef struct series {
     struct series *next; /* set before the node is published, then fixed */

@@ -1,7 +1,8 @@
 /* Metrics in the Prometheus text exposition format, version 0.0.4.
  *
- * Two layers. The building blocks are counter families (counters told
- * apart by label values, with a bound on how many series they create) and
+ * Two layers. The building blocks are counter families (counters
+ * distinguished by label values, with a bound on how many series they
+ * create) and
  * histograms with fixed buckets. On top of them sit the server's own
  * metrics, one process-wide set that the HTTP layer and the backbones
  * update and GET /metrics writes out (ei_metrics_write).
@@ -25,7 +26,7 @@
 /* The media type of the exposition, for the Content-Type header. */
 #define EI_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* The label value that stands for every value past a family's limit. */
+/* The label value that replaces every value past a family's limit. */
 #define EI_METRICS_OTHER "other"
 
 /* ---- Counter families ------------------------------------------------- */
@@ -35,7 +36,7 @@
 
 typedef struct ei_counter_family ei_counter_family;
 
-/* How a family bounds its series. Stage 0 holds series with the label
+/* How a family bounds its series. Stage 0 contains series with the label
  * values as given. When stage 0 has max_series series, a new label set
  * goes to stage 1, where the label overflow_labels[0] reads "other"; when
  * that stage is full too, to stage 2, where overflow_labels[1] also reads
@@ -83,7 +84,7 @@ void ei_counter_family_write(ei_counter_family *family, ei_buf *out);
 
 /* A histogram without labels. Observations are integers in the unit that
  * the caller measures (nanoseconds, events); unit_scale, a power of ten,
- * says how many of them make one unit of the metric (1000000000 for
+ * is how many of them make one unit of the metric (1000000000 for
  * nanoseconds exposed as seconds, 1 for counts). Initialise with
  * ei_histogram_init. */
 typedef struct ei_histogram {
@@ -108,7 +109,7 @@ void ei_histogram_write(ei_histogram *histogram, ei_buf *out);
 
 /* ---- Single values ---------------------------------------------------- */
 
-/* Write one metric without labels, with its HELP and TYPE lines. Backbones
+/* Writes one metric without labels, with its HELP and TYPE lines. Backbones
  * use these in their metrics operation (see backbone.h). */
 void ei_metrics_write_gauge(ei_buf *out, const char *name, const char *help, double value);
 void ei_metrics_write_counter(ei_buf *out, const char *name, const char *help, double value);
@@ -131,24 +132,26 @@ void ei_metrics_write_process(ei_buf *out);
  * (see ei_counter_family_options); takes effect for new series. */
 void ei_metrics_set_event_series_limit(size_t limit);
 
-/* One finished HTTP request: route is the matched pattern (never the raw
- * path) or NULL, method the request method, status the response status
- * (0 when none was sent). */
+/* Counts one finished HTTP request: route is the matched pattern (never
+ * the raw path) or NULL, method the request method, status the response
+ * status (0 when none was sent). */
 void ei_metrics_count_request(const char *route, const char *method, int status);
 
-/* events events of one tenant and type that the backbone answered with
+/* Counts events of one tenant and type that the backbone finished with
  * status ("Persisted", "NotPersisted", "PossiblyPersisted"). */
 void ei_metrics_count_events(const char *tenant, const char *type, const char *status,
                              uint64_t events);
 
-/* One violation of a validation rule (see docs/api.md) in a rejected request. */
+/* Counts one violation of a validation rule (see docs/api.md) in a
+ * rejected request. */
 void ei_metrics_count_validation_failure(const char *rule);
 
-/* The time from handing a request to the backbone to its done callback. */
+/* Records the time from handing a request to the backbone to its done
+ * callback. */
 void ei_metrics_observe_backbone(uint64_t duration_ns);
 
-/* One successful commit of the embedded log: its events and how long it
- * took from BEGIN to the end of COMMIT. */
+/* Records one successful commit of the embedded log: its events and how
+ * long it took from BEGIN to the end of COMMIT. */
 void ei_metrics_observe_commit(size_t events, uint64_t duration_ns);
 
 /* Counts an HTTP request in flight (+1 when it starts, -1 when it ends). */

@@ -1,5 +1,5 @@
 // W3C Trace Context: a request's traceparent names the trace in the access
-// log and in problem documents; without one, or with an invalid one, the
+// log and in problem documents. Without one, or with an invalid one, the
 // server starts a new trace instead of rejecting the request.
 
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
-/* Unit tests of the option table: precedence of flags, environment, the
- * configuration file and defaults; the file's syntax and its FILE:LINE
- * errors; and the comparison behind a SIGHUP reload. */
+/* Unit tests of the option table: the precedence of flags, environment,
+ * the configuration file and defaults, the file's syntax and its
+ * FILE:LINE errors, and the comparison behind a SIGHUP reload. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

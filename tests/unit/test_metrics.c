@@ -90,7 +90,7 @@ static void counter_family_limit_moves_type_then_tenant_to_other(void **state) {
     /* Stage 0 is full: the type becomes "other". */
     add3(family, "t1", "c", "Persisted", 1);
     add3(family, "t2", "d", "Persisted", 1);
-    /* Stage 1 holds (t1, other) and (t2, other): now the tenant goes too. */
+    /* Stage 1 contains (t1, other) and (t2, other): now the tenant goes too. */
     add3(family, "t3", "e", "Persisted", 1);
     add3(family, "t4", "f", "Persisted", 1);
     /* A series that exists keeps counting. */
