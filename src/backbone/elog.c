@@ -31,8 +31,11 @@
 #include "util/timefmt.h"
 
 /* Version of the table layout below, stored in meta.schema_version. A
- * later layout adds a migration from each older version. */
-#define SCHEMA_VERSION 1
+ * later layout adds a migration from each older version:
+ *
+ *   1  the first layout
+ *   2  adds the nullable columns traceparent and tracestate */
+#define SCHEMA_VERSION 2
 
 #define DEFAULT_MAX_COMMIT_EVENTS 10000
 
@@ -72,12 +75,22 @@ static const char *const schema_sql =
     " event_id TEXT,"
     " attributes TEXT,"
     " data BLOB,"
+    " traceparent TEXT,"
+    " tracestate TEXT,"
     " PRIMARY KEY (topic, \"offset\")"
     ");";
 
+/* From version 1 to 2. Adding a nullable column without a default only
+ * changes the table's definition, so old records are not rewritten. */
+static const char *const migrate_1_to_2_sql =
+    "ALTER TABLE records ADD COLUMN traceparent TEXT;"
+    "ALTER TABLE records ADD COLUMN tracestate TEXT;"
+    "UPDATE meta SET value = 2 WHERE key = 'schema_version';";
+
 static const char *const insert_sql =
     "INSERT INTO records (topic, \"offset\", append_time, tenant, principal, partition_key,"
-    " event_id, attributes, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    " event_id, attributes, data, traceparent, tracestate)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /* Topics are found by skipping through the primary key, one seek per topic,
  * so neither the writer's start nor `log topics` reads every record. */
@@ -89,8 +102,13 @@ static const char *const last_offset_sql =
 static const char *const count_sql = "SELECT count(*) FROM records WHERE topic = ?1";
 static const char *const read_sql =
     "SELECT topic, \"offset\", append_time, tenant, principal, partition_key, event_id,"
-    " attributes, data FROM records WHERE topic = ?1 AND \"offset\" >= ?2"
-    " ORDER BY \"offset\" LIMIT ?3";
+    " attributes, data, traceparent, tracestate FROM records"
+    " WHERE topic = ?1 AND \"offset\" >= ?2 ORDER BY \"offset\" LIMIT ?3";
+/* The same for a version 1 database, which a reader does not migrate. */
+static const char *const read_v1_sql =
+    "SELECT topic, \"offset\", append_time, tenant, principal, partition_key, event_id,"
+    " attributes, data, NULL, NULL FROM records"
+    " WHERE topic = ?1 AND \"offset\" >= ?2 ORDER BY \"offset\" LIMIT ?3";
 
 /* ---- Next offset per topic ------------------------------------------- */
 
@@ -369,6 +387,10 @@ static int create_schema(ei_elog *log, char *err, size_t err_len) {
                   "%s/events.db has schema version %lld, newer than this build supports (%d)",
                   log->data_dir, (long long)version, SCHEMA_VERSION);
         return EI_ERR_STORE;
+    } else if (version == 1) {
+        if (sqlite3_exec(log->db, migrate_1_to_2_sql, NULL, NULL, NULL) != SQLITE_OK) goto fail;
+        ei_log(EI_LOG_INFO, "elog", "migrated %s/events.db from schema version 1 to 2",
+               log->data_dir);
     }
     if (sqlite3_exec(log->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail;
     return EI_OK;
@@ -526,6 +548,8 @@ static int insert_record(ei_elog *log, const ei_produce *req, const ei_event *ev
     sqlite3_bind_int64(insert, 3, append_time);
     sqlite3_bind_text(insert, 4, req->tenant, -1, SQLITE_STATIC);
     bind_text_or_null(insert, 5, req->principal);
+    bind_text_or_null(insert, 10, req->traceparent);
+    bind_text_or_null(insert, 11, req->tracestate);
 
     int rc = run(insert);
     if (rc != SQLITE_OK) return rc;
@@ -1098,7 +1122,7 @@ int ei_elog_reader_open(const char *data_dir, ei_elog_reader **reader, char *err
     if (prepare(r->db, first_topic_sql, &r->first_topic) != SQLITE_OK ||
         prepare(r->db, next_topic_sql, &r->next_topic) != SQLITE_OK ||
         prepare(r->db, count_sql, &r->count) != SQLITE_OK ||
-        prepare(r->db, read_sql, &r->read) != SQLITE_OK) {
+        prepare(r->db, version == 1 ? read_v1_sql : read_sql, &r->read) != SQLITE_OK) {
         set_error(err, err_len, "cannot read %s: %s", db_path, sqlite3_errmsg(r->db));
         rc = EI_ERR_STORE;
         goto fail;
@@ -1210,6 +1234,8 @@ int ei_elog_reader_read(ei_elog_reader *reader, const char *topic, int64_t from,
             .partition_key = column_text_or_null(read, 5),
             .event_id = column_text_or_null(read, 6),
             .attributes = column_text_or_null(read, 7),
+            .traceparent = column_text_or_null(read, 9),
+            .tracestate = column_text_or_null(read, 10),
         };
         if (sqlite3_column_type(read, 8) != SQLITE_NULL) {
             /* sqlite3_column_blob returns NULL for an empty blob. */

@@ -24,6 +24,10 @@
  *   event_id      TEXT     the CloudEvents id (NULL: tombstone)
  *   attributes    TEXT     JSON object of every attribute (NULL: tombstone)
  *   data          BLOB     the exact data bytes, NULL if the event had none
+ *   traceparent   TEXT     the W3C traceparent passed on with the request
+ *                          (see ei_produce), NULL if none; every record of
+ *                          a request has the same
+ *   tracestate    TEXT     the caller's tracestate, NULL if none
  *   PRIMARY KEY (topic, offset)
  *
  * A tombstone (a produce request without events) has no event, so it stores
@@ -69,6 +73,8 @@ typedef struct ei_elog_record {
     const char *attributes;    /* JSON object text; NULL for a tombstone */
     const char *data;          /* NULL if the event had no data */
     size_t data_len;
+    const char *traceparent;   /* NULL if none */
+    const char *tracestate;    /* NULL if none */
 } ei_elog_record;
 
 typedef struct ei_elog_reader ei_elog_reader;

@@ -36,8 +36,9 @@ static const char help_text[] =
     "  read TOPIC   one JSON object per line for each record of TOPIC, in offset\n"
     "               order, with the members topic, offset, appended (the commit\n"
     "               time, RFC 3339 in UTC), tenant, principal (\"anonymous\" when\n"
-    "               the server ran with --insecure-no-auth) and event (the\n"
-    "               structured CloudEvent). A\n"
+    "               the server ran with --insecure-no-auth), traceparent and\n"
+    "               tracestate (the request's trace context, when stored) and\n"
+    "               event (the structured CloudEvent). A\n"
     "               tombstone has \"event\": null and \"key\", its partition key.\n"
     "               The data is printed as stored, except that line breaks, which\n"
     "               JSON allows only between tokens, become spaces, so that each\n"
@@ -233,6 +234,14 @@ static int print_record(void *opaque, const ei_elog_record *record) {
     append_string_or_null(line, record->tenant);
     ei_buf_append_str(line, ",\"principal\":");
     append_string_or_null(line, record->principal);
+    if (record->traceparent) {
+        ei_buf_append_str(line, ",\"traceparent\":");
+        append_string_or_null(line, record->traceparent);
+    }
+    if (record->tracestate) {
+        ei_buf_append_str(line, ",\"tracestate\":");
+        append_string_or_null(line, record->tracestate);
+    }
     ei_buf_append_str(line, ",\"event\":");
     if (record->attributes) {
         if (!append_event(line, record)) {

@@ -1,14 +1,19 @@
 // W3C Trace Context: a request's traceparent names the trace in the access
 // log and in problem documents. Without one, or with an invalid one, the
-// server starts a new trace instead of rejecting the request.
+// server starts a new trace instead of rejecting the request. The embedded
+// log stores the trace context passed on with the events.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 
+import { logRead } from './lib/eventlog.mjs';
 import { send } from './lib/http.mjs';
-import { structuredEvent } from './lib/fixtures.mjs';
-import { startServer } from './lib/server.mjs';
+import { structuredEvent, uniqueType } from './lib/fixtures.mjs';
+import { makeDataDir, startServer } from './lib/server.mjs';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
@@ -116,6 +121,121 @@ describe('trace context', () => {
         for (const [status, res] of [[404, notFound], [405, notAllowed], [415, unsupported]]) {
             assert.equal(res.status, status, res.text);
             assert.equal(res.json.traceId, TRACE_ID, res.text);
+        }
+    });
+});
+
+// The traceparent the server passes on: the caller's trace id (or a new
+// one), the server's own span id and the sampled flag.
+const PASSED_ON = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
+
+describe('trace context in the embedded log', () => {
+    let server;
+
+    before(async () => {
+        server = await startServer();
+    });
+
+    after(async () => {
+        await server?.stopAndRemoveData();
+    });
+
+    test('records store the passed-on trace context', async () => {
+        const type = uniqueType('traced');
+        const res = await send(server.url, {
+            path: '/trace-tenant/produce/batch',
+            headers: {
+                'Content-Type': 'application/cloudevents-batch+json',
+                traceparent: TRACEPARENT,
+                tracestate: 'rojo=00f067aa0ba902b7, congo=t61rcWkgMzE',
+            },
+            body: JSON.stringify([structuredEvent({ type }), structuredEvent({ type })]),
+        });
+        assert.equal(res.status, 200, res.text);
+
+        const records = (await logRead(server.dataDir, type)).map((r) => r.record);
+        assert.equal(records.length, 2);
+        for (const record of records) {
+            const match = PASSED_ON.exec(record.traceparent);
+            assert.ok(match, `not a traceparent: ${record.traceparent}`);
+            assert.equal(match[1], TRACE_ID);
+            assert.notEqual(match[2], '00f067aa0ba902b7', 'the caller\'s span was passed on as the parent');
+            assert.equal(record.traceparent, records[0].traceparent);
+            assert.equal(record.tracestate, 'rojo=00f067aa0ba902b7, congo=t61rcWkgMzE');
+        }
+    });
+
+    test('invalid tracestate is not stored', async () => {
+        const type = uniqueType('traced');
+        const res = await send(server.url, {
+            path: '/trace-tenant/produce',
+            headers: { 'Content-Type': 'application/cloudevents+json', traceparent: TRACEPARENT, tracestate: 'Invalid Key=1' },
+            body: JSON.stringify(structuredEvent({ type })),
+        });
+        assert.equal(res.status, 200, res.text);
+        const [{ record }] = await logRead(server.dataDir, type);
+        assert.equal(PASSED_ON.exec(record.traceparent)?.[1], TRACE_ID);
+        assert.ok(!('tracestate' in record), JSON.stringify(record));
+    });
+
+    test('request without traceparent stores its new trace', async () => {
+        const type = uniqueType('traced');
+        const res = await send(server.url, {
+            path: '/trace-tenant/produce',
+            headers: { 'Content-Type': 'application/cloudevents+json' },
+            body: JSON.stringify(structuredEvent({ type })),
+        });
+        assert.equal(res.status, 200, res.text);
+        const [{ record }] = await logRead(server.dataDir, type);
+        const match = PASSED_ON.exec(record.traceparent);
+        assert.ok(match, `not a traceparent: ${record.traceparent}`);
+        assert.ok(!('tracestate' in record), JSON.stringify(record));
+        // The access line of the request names the same trace.
+        const deadline = Date.now() + LOG_WAIT_MS;
+        while (!server.stderr.includes(`trace_id=${match[1]}`) && Date.now() < deadline) {
+            await sleep(20);
+        }
+        assert.ok(server.stderr.includes(`trace_id=${match[1]}`), server.stderr);
+    });
+});
+
+describe('event log schema migration', () => {
+    // The layout of schema version 1, before the trace columns.
+    const VERSION_1 = `
+        CREATE TABLE meta (key TEXT NOT NULL PRIMARY KEY, value) WITHOUT ROWID;
+        CREATE TABLE records (topic TEXT NOT NULL, "offset" INTEGER NOT NULL,
+            append_time INTEGER NOT NULL, tenant TEXT NOT NULL, principal TEXT,
+            partition_key TEXT, event_id TEXT, attributes TEXT, data BLOB,
+            PRIMARY KEY (topic, "offset"));
+        INSERT INTO meta VALUES ('schema_version', 1);
+        INSERT INTO records VALUES ('old.type.v1', 0, 1700000000000000, 'acme', NULL, NULL, 'old-1',
+            '{"specversion":"1.0","id":"old-1","source":"/old","type":"old.type.v1"}', NULL);`;
+
+    test('version 1 log is read, then migrated', async () => {
+        const dataDir = await makeDataDir();
+        await promisify(execFile)('sqlite3', [path.join(dataDir, 'events.db'), VERSION_1]);
+
+        // log read understands the old layout without changing it.
+        const [{ record: old }] = await logRead(dataDir, 'old.type.v1');
+        assert.equal(old.event.id, 'old-1');
+        assert.ok(!('traceparent' in old), JSON.stringify(old));
+
+        const server = await startServer({ dataDir });
+        try {
+            assert.match(server.stderr, /migrated .*events\.db from schema version 1 to 2/);
+            const res = await send(server.url, {
+                path: '/acme/produce',
+                headers: { 'Content-Type': 'application/cloudevents+json', traceparent: TRACEPARENT },
+                body: JSON.stringify(structuredEvent({ type: 'old.type.v1' })),
+            });
+            assert.equal(res.status, 200, res.text);
+
+            const records = (await logRead(dataDir, 'old.type.v1')).map((r) => r.record);
+            assert.deepEqual(records.map((r) => r.offset), [0, 1]);
+            assert.ok(!('traceparent' in records[0]), JSON.stringify(records[0]));
+            assert.equal(PASSED_ON.exec(records[1].traceparent)?.[1], TRACE_ID);
+        } finally {
+            await server.stopAndRemoveData();
         }
     });
 });
