@@ -134,6 +134,9 @@ static void reload_config(ei_config *config, ei_server *server, int argc, char *
     int rc = err ? ei_config_load(&fresh, argc, argv, &help, err) : -1;
     if (err) fclose(err);
     if (rc == 0) {
+        /* The lines that report the reload follow the new level and format. */
+        ei_log_set_threshold(fresh.log_level);
+        ei_log_set_format(fresh.log_format);
         ei_config_update(config, &fresh);
         apply_runtime_options(config, server);
     } else {
