@@ -392,6 +392,7 @@ static uint32_t table_name(node_compiler *nc, name_table *table, size_t string) 
     const char *name = ei_json_string_decode(nc->json, string, &nc->cc->schema->arena, &len);
     ei_name_key key = ei_name_key_of(name, len);
 
+    ei_name_key_hash(&key);
     for (uint32_t i = 0; i < table->count; i++)
         if (ei_name_key_equal(&table->names[i].key, table->names[i].name, &key, name)) return i;
     if (table->count == table->cap) {
@@ -401,6 +402,7 @@ static uint32_t table_name(node_compiler *nc, name_table *table, size_t string) 
     memset(&table->names[table->count], 0, sizeof(*table->names));
     table->names[table->count].name = name;
     table->names[table->count].key = key;
+    table->names[table->count].index = table->count;
     return table->count++;
 }
 

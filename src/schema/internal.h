@@ -212,6 +212,7 @@ static inline uint32_t ei_load32(const char *s) {
     return v;
 }
 
+/* Fills a key without its hash, which ei_name_key_hash adds. */
 static inline ei_name_key ei_name_key_of(const char *s, size_t len) {
     ei_name_key key = {.len = (uint32_t)len};
 
@@ -225,9 +226,12 @@ static inline ei_name_key ei_name_key_of(const char *s, size_t len) {
         key.head = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << 8 |
                    (uint64_t)(unsigned char)s[len - 1] << 16;
     }
-    uint64_t h = (key.head * 0x9e3779b97f4a7c15ull) ^ (key.tail * 0xc2b2ae3d27d4eb4full) ^ len;
-    key.hash = (uint32_t)(h >> 32) ^ (uint32_t)h;
     return key;
+}
+
+static inline void ei_name_key_hash(ei_name_key *key) {
+    uint64_t h = (key->head * 0x9e3779b97f4a7c15ull) ^ (key->tail * 0xc2b2ae3d27d4eb4full) ^ key->len;
+    key->hash = (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
 /* Returns true if the names of two keys are equal; s and t are their
@@ -377,6 +381,7 @@ typedef struct sch_pattern {
 typedef struct sch_name {
     const char *name;       /* decoded, NUL-terminated */
     ei_name_key key;
+    uint32_t index;         /* its position in the table */
     sch_node *property;     /* properties[name], or NULL */
     sch_node *dependent_schema; /* dependentSchemas[name] (or dependencies) */
     uint32_t *dependent_required; /* indexes into the table */

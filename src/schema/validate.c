@@ -292,7 +292,8 @@ static inline bool values_equal(const ei_json_doc *a, uint32_t ia, const ei_json
 
 /* Parses the instance number once: to the fixed form when it has one,
  * the common case, and to the decimal form only when a check needs it. */
-static void load_number(vctx *ctx, uint32_t inst, number_cache *number) {
+__attribute__((always_inline))
+static inline void load_number(vctx *ctx, uint32_t inst, number_cache *number) {
     const ei_json_node *node = &ctx->nodes[inst];
 
     if (number->parsed) return;
@@ -311,11 +312,20 @@ static const ei_decimal *number_value(vctx *ctx, uint32_t inst, number_cache *nu
     return &number->value;
 }
 
+__attribute__((always_inline))
 static inline int compare_to(vctx *ctx, uint32_t inst, number_cache *number, const sch_number *bound) {
     int order;
 
     load_number(ctx, inst, number);
-    if (number->has_fixed && bound->has_fixed && ei_fixed_compare(number->fixed, bound->fixed, &order)) return order;
+    if (number->has_fixed && bound->has_fixed) {
+        /* Same scale, the usual case (integers against integers), needs
+         * no scaling. */
+        if (number->fixed.scale == bound->fixed.scale) {
+            int64_t a = number->fixed.mantissa, b = bound->fixed.mantissa;
+            return (a > b) - (a < b);
+        }
+        if (ei_fixed_compare(number->fixed, bound->fixed, &order)) return order;
+    }
     return ei_decimal_compare(number_value(ctx, inst, number), &bound->value);
 }
 
@@ -351,6 +361,7 @@ static inline const sch_name *lookup_name(const sch_object *object, const char *
             return next;
         }
     }
+    ei_name_key_hash(&key);
     for (uint32_t slot = key.hash & object->slot_mask;; slot = (slot + 1) & object->slot_mask) {
         const sch_slot *probe = &object->slots[slot];
         if (probe->entry == 0) return NULL;
@@ -657,6 +668,7 @@ static bool check_contains(vctx *ctx, const sch_node *node, const sch_check *c, 
 
 /* Evaluates a member's value against sub, reporting a false schema with
  * what kind of property it rejects. */
+__attribute__((always_inline))
 static inline bool eval_member(vctx *ctx, const sch_node *node, const sch_node *sub, const char *keyword,
                                const char *kind, uint32_t name, const path_frame *frame) {
     if (sub->kind == NODE_OBJECT && sub->leaf) return eval_leaf(ctx, sub, name + 1, frame);
@@ -733,17 +745,18 @@ static bool check_properties(vctx *ctx, const sch_node *node, const sch_check *c
         bool evaluated = false, ok = true;
 
         if (entry) {
-            uint32_t index = (uint32_t)(entry - object->names);
-            if (track) present[index / 64] |= 1ull << (index % 64);
+            if (track) present[entry->index / 64] |= 1ull << (entry->index % 64);
             if (entry->property) {
                 evaluated = true;
                 ok = eval_member(ctx, node, entry->property, "properties", "", name, &frame);
             }
         }
-        for (uint32_t k = 0; k < object->pattern_count && (ok || collecting(ctx)); k++) {
-            if (!ei_regex_search(object->patterns[k].regex, text, len)) continue;
-            evaluated = true;
-            ok &= eval_member(ctx, node, object->patterns[k].node, "patternProperties", "", name, &frame);
+        if (object->pattern_count) {
+            for (uint32_t k = 0; k < object->pattern_count && (ok || collecting(ctx)); k++) {
+                if (!ei_regex_search(object->patterns[k].regex, text, len)) continue;
+                evaluated = true;
+                ok &= eval_member(ctx, node, object->patterns[k].node, "patternProperties", "", name, &frame);
+            }
         }
         if (!evaluated && object->additional) {
             evaluated = true;
