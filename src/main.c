@@ -31,6 +31,7 @@ static void print_usage(FILE *out) {
             "  principal    create, list, disable, enable or delete principals of a tenant\n"
             "  key          create, list or revoke the API keys of a principal\n"
             "  policy       grant, revoke or list what a principal may produce\n"
+            "  schema       add, list or show the JSON Schemas of event types\n"
             "  apply FILE   make the registry match a declarative JSON file\n"
             "\n"
             "Run `event-issuer COMMAND --help` for the options of a command.\n");
@@ -46,8 +47,8 @@ static int wait_for_signal(const sigset_t *signals) {
 }
 
 /* Creates tenant "demo" with principal "demo", allowed to produce and
- * tombstone every type, when the registry has no tenant yet, and prints its
- * key once on standard output (never to the log). */
+ * tombstone every type, registered or not, when the registry has no tenant
+ * yet, and prints its key once on standard output (never to the log). */
 static int create_demo_tenant(ei_registry *registry) {
     ei_tenant_info *tenants = NULL;
     size_t count = 0;
@@ -67,6 +68,7 @@ static int create_demo_tenant(ei_registry *registry) {
                                  sizeof(err)) != EI_OK ||
         ei_registry_policy_grant(registry, "demo", "demo", EI_ACTION_TOMBSTONE, "*", err,
                                  sizeof(err)) != EI_OK ||
+        ei_registry_tenant_set_require_types(registry, "demo", 0, err, sizeof(err)) != EI_OK ||
         ei_registry_key_create(registry, "demo", "demo", key, key_id, err, sizeof(err)) != EI_OK)
         goto fail;
     ei_registry_reload(registry);
@@ -178,15 +180,16 @@ static int serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     if (open_backbone(&config, &backbone) != 0) goto out;
-    if (config.insecure_no_auth) {
-        warn_insecure();
-    } else {
-        if (ei_registry_open(config.data_dir, true, &registry, err, sizeof(err)) != EI_OK) {
-            ei_log(EI_LOG_ERROR, "main", "cannot open the registry: %s", err);
-            goto out;
-        }
-        if (config.demo && create_demo_tenant(registry) != 0) goto out;
+    /* The registry holds the event schemas too, so it is open even when
+     * authentication is off. */
+    if (ei_registry_open(config.data_dir, true, &registry, err, sizeof(err)) != EI_OK) {
+        ei_log(EI_LOG_ERROR, "main", "cannot open the registry: %s", err);
+        goto out;
     }
+    if (config.insecure_no_auth)
+        warn_insecure();
+    else if (config.demo && create_demo_tenant(registry) != 0)
+        goto out;
     server = ei_server_start(&config, backbone, registry, err, sizeof(err));
     if (!server) {
         ei_log(EI_LOG_ERROR, "main", "%s", err);
@@ -238,7 +241,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "log") == 0) return ei_cli_log(argc - 1, argv + 1);
-    static const char *const admin_commands[] = {"tenant", "principal", "key", "policy", "apply"};
+    static const char *const admin_commands[] = {"tenant", "principal", "key", "policy", "schema",
+                                                 "apply"};
     for (size_t i = 0; i < sizeof(admin_commands) / sizeof(admin_commands[0]); i++)
         if (strcmp(argv[1], admin_commands[i]) == 0) return ei_cli_admin(argc - 1, argv + 1);
 

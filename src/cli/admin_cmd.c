@@ -3,6 +3,7 @@
 #include "cli/admin.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ typedef struct admin_args {
     const char *data_dir;
     bool help;
     bool dry_run;
+    bool force;           /* schema add, apply: skip the compatibility check */
+    const char *version;  /* schema show --version N */
     const char *positional[MAX_POSITIONAL];
     size_t count;
 } admin_args;
@@ -43,6 +46,9 @@ static const char tenant_help[] =
     "  enable TENANT    accept them again\n"
     "  delete TENANT    delete the tenant with its principals, keys and policies\n"
     "  list             list the tenants\n"
+    "  set TENANT require-registered-types true|false|default\n"
+    "                   whether the tenant may produce only event types with a registered\n"
+    "                   schema; default follows the server's --require-registered-types\n"
     "\n"
     "A tenant id is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -.\n"
     "\n";
@@ -89,15 +95,34 @@ static const char policy_help[] =
     "cloud.open nor cloud.openx.a. Quote patterns with * so the shell keeps them.\n"
     "\n";
 
+static const char schema_help[] =
+    "Usage: event-issuer schema COMMAND [--data DIR]\n"
+    "\n"
+    "Commands:\n"
+    "  add TYPE FILE [--force]      add the JSON Schema in FILE (\"-\" for standard input) as\n"
+    "                               the next version of event type TYPE and print its version\n"
+    "                               number; the first version registers the type\n"
+    "  list                         list the registered event types with their latest version\n"
+    "  show TYPE [--version N]      print the latest version's document, or version N\n"
+    "\n"
+    "Versions are numbered 1, 2, ... and never change or disappear. A new version must be\n"
+    "compatible with the previous one (no new required property, no narrowed type, no\n"
+    "tightened bound ...; docs/schema.md lists the checks); --force adds it anyway. A\n"
+    "document equal to the latest version adds nothing and prints that version's number.\n"
+    "A running server validates event data against the new version within a second.\n"
+    "\n";
+
 static const char apply_help[] =
-    "Usage: event-issuer apply FILE [--dry-run] [--data DIR]\n"
+    "Usage: event-issuer apply FILE [--dry-run] [--force] [--data DIR]\n"
     "\n"
     "Makes the registry match the JSON file exactly: tenants and principals with their\n"
     "enabled state, policies, and keys given by id and SHA-256. Whatever the file does\n"
-    "not list is deleted (tenants, principals, policies) or revoked (keys). The whole\n"
-    "file is checked first and the changes commit together, so a file with an error\n"
-    "changes nothing. Prints each change; applying the same file again prints\n"
-    "\"no changes\". FILE \"-\" reads standard input. The format is in docs/access.md.\n"
+    "not list is deleted (tenants, principals, policies) or revoked (keys). The file's\n"
+    "\"schemas\" member adds the schema versions the registry lacks; schemas are never\n"
+    "deleted. The whole file is checked first and the changes commit together, so a file\n"
+    "with an error changes nothing. Prints each change; applying the same file again\n"
+    "prints \"no changes\". FILE \"-\" reads standard input. The format is in\n"
+    "docs/access.md and docs/schema.md.\n"
     "\n";
 
 static const char *help_for(const char *group) {
@@ -105,6 +130,7 @@ static const char *help_for(const char *group) {
     if (strcmp(group, "principal") == 0) return principal_help;
     if (strcmp(group, "key") == 0) return key_help;
     if (strcmp(group, "policy") == 0) return policy_help;
+    if (strcmp(group, "schema") == 0) return schema_help;
     return apply_help;
 }
 
@@ -113,6 +139,10 @@ static void print_help(FILE *out, const char *group) {
     fputs("Options:\n", out);
     if (strcmp(group, "apply") == 0)
         fputs("  --dry-run    print the changes without making them\n", out);
+    if (strcmp(group, "apply") == 0 || strcmp(group, "schema") == 0)
+        fputs("  --force      add schema versions that fail the compatibility check\n", out);
+    if (strcmp(group, "schema") == 0)
+        fputs("  --version N  the version that show prints (default: the latest)\n", out);
     fputs(data_option_help, out);
 }
 
@@ -169,6 +199,14 @@ static int parse_args(int argc, char **argv, admin_args *args) {
                 args->data_dir = arg + 7;
             } else if (strcmp(arg, "--dry-run") == 0 && strcmp(args->group, "apply") == 0) {
                 args->dry_run = true;
+            } else if (strcmp(arg, "--force") == 0 &&
+                       (strcmp(args->group, "apply") == 0 || strcmp(args->group, "schema") == 0)) {
+                args->force = true;
+            } else if (strcmp(arg, "--version") == 0 && strcmp(args->group, "schema") == 0) {
+                if (i + 1 == argc) return usage_error(args->group, "--version needs a number");
+                args->version = argv[++i];
+            } else if (strncmp(arg, "--version=", 10) == 0 && strcmp(args->group, "schema") == 0) {
+                args->version = arg + 10;
             } else {
                 return usage_error(args->group, "unknown option %s", quote(arg).text);
             }
@@ -262,15 +300,37 @@ static int list_tenants(const admin_args *args, ei_registry *registry) {
     if (ei_registry_tenant_list(registry, &items, &count, err, sizeof(err)) != EI_OK)
         return failed(args->group, err);
 
+    static const char *const require_names[] = {"default", "no", "yes"};
     char (*times)[32] = ei_xcalloc(count ? count : 1, 32);
-    table t = {.columns = 3};
-    table_add(&t, (const char *[]){"TENANT", "ENABLED", "CREATED"});
+    table t = {.columns = 4};
+    table_add(&t, (const char *[]){"TENANT", "ENABLED", "CREATED", "REQUIRE REGISTERED TYPES"});
     for (size_t i = 0; i < count; i++)
         table_add(&t, (const char *[]){items[i].id, items[i].enabled ? "yes" : "no",
-                                       format_time(items[i].created_us, times[i])});
+                                       format_time(items[i].created_us, times[i]),
+                                       require_names[items[i].require_registered_types + 1]});
     table_print(&t);
     free(times);
     free(items);
+    return 0;
+}
+
+/* `tenant set TENANT require-registered-types true|false|default`. */
+static int set_tenant(const admin_args *args, const char **setting_name, int *value) {
+    const char *setting = args->positional[2];
+    const char *text = args->positional[3];
+    if (strcmp(setting, "require-registered-types") != 0)
+        return usage_error(args->group, "unknown tenant setting %s; the setting is "
+                           "require-registered-types", quote(setting).text);
+    if (strcmp(text, "true") == 0)
+        *value = 1;
+    else if (strcmp(text, "false") == 0)
+        *value = 0;
+    else if (strcmp(text, "default") == 0)
+        *value = -1;
+    else
+        return usage_error(args->group, "invalid value %s of require-registered-types; use "
+                           "true, false or default", quote(text).text);
+    *setting_name = setting;
     return 0;
 }
 
@@ -280,12 +340,20 @@ static int run_tenant(const admin_args *args) {
     char err[512];
     int rc;
 
+    const char *setting = NULL;
+    int value = -1;
+
     if (strcmp(command, "list") == 0) {
         if ((rc = expect_arguments(args, 0, 0, "no arguments")) != 0) return rc;
     } else if (strcmp(command, "create") == 0 || strcmp(command, "disable") == 0 ||
                strcmp(command, "enable") == 0 || strcmp(command, "delete") == 0) {
         if ((rc = expect_arguments(args, 1, 1, "TENANT")) != 0) return rc;
         if ((rc = check_name_argument(args, "tenant id", tenant)) != 0) return rc;
+    } else if (strcmp(command, "set") == 0) {
+        rc = expect_arguments(args, 3, 3, "TENANT require-registered-types true|false|default");
+        if (rc == 0) rc = check_name_argument(args, "tenant id", tenant);
+        if (rc == 0) rc = set_tenant(args, &setting, &value);
+        if (rc != 0) return rc;
     } else {
         return usage_error(args->group, "unknown command %s", quote(command).text);
     }
@@ -294,6 +362,12 @@ static int run_tenant(const admin_args *args) {
     if (!registry) return EXIT_FAILED;
     if (strcmp(command, "list") == 0) {
         rc = list_tenants(args, registry);
+    } else if (setting) {
+        rc = ei_registry_tenant_set_require_types(registry, tenant, value, err, sizeof(err));
+        if (rc == EI_OK)
+            printf("set %s of tenant %s to %s\n", setting, tenant, args->positional[3]);
+        else
+            rc = failed(args->group, err);
     } else {
         if (strcmp(command, "create") == 0)
             rc = ei_registry_tenant_create(registry, tenant, err, sizeof(err));
@@ -536,7 +610,7 @@ static int run_policy(const admin_args *args) {
     return rc == EI_OK ? 0 : rc;
 }
 
-/* ---- apply --------------------------------------------------------------------- */
+/* ---- Files --------------------------------------------------------------------- */
 
 /* Reads path ("-" for standard input) into *text. */
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t err_len) {
@@ -572,12 +646,136 @@ static int read_file(const char *path, char **text, size_t *len, char *err, size
     return 0;
 }
 
+/* ---- schema -------------------------------------------------------------------- */
+
+static const char *display_path(const char *path) {
+    return strcmp(path, "-") == 0 ? "stdin" : path;
+}
+
+static int add_schema(const admin_args *args, const char *type, const char *path) {
+    char *text = NULL;
+    size_t len = 0;
+    int version = 0;
+    bool added = false;
+    /* Large enough for the list of incompatibilities. */
+    char err[8192];
+
+    if (read_file(path, &text, &len, err, sizeof(err)) != 0) return failed(args->group, err);
+    ei_registry *registry = open_registry(args);
+    if (!registry) {
+        free(text);
+        return EXIT_FAILED;
+    }
+    int rc = ei_registry_schema_add(registry, type, text, len, args->force, &version, &added, err,
+                                    sizeof(err));
+    ei_registry_close(registry);
+    free(text);
+    if (rc != EI_OK) {
+        fprintf(stderr, "event-issuer schema: %s: %s\n", display_path(path), err);
+        fprintf(stderr, "event-issuer schema: nothing was added\n");
+        return EXIT_FAILED;
+    }
+    if (!added)
+        fprintf(stderr, "event-issuer schema: %s is the same schema as version %d of %s; no "
+                "version was added\n", display_path(path), version, type);
+    printf("%d\n", version);
+    return 0;
+}
+
+static int list_schemas(const admin_args *args, ei_registry *registry) {
+    ei_schema_type_info *items = NULL;
+    size_t count = 0;
+    char err[512];
+    if (ei_registry_schema_list(registry, &items, &count, err, sizeof(err)) != EI_OK)
+        return failed(args->group, err);
+
+    char (*cells)[3][32] = ei_xcalloc(count ? count : 1, sizeof(*cells));
+    table t = {.columns = 4};
+    table_add(&t, (const char *[]){"TYPE", "LATEST VERSION", "REGISTERED", "LATEST ADDED"});
+    for (size_t i = 0; i < count; i++) {
+        snprintf(cells[i][0], sizeof(cells[i][0]), "%d", items[i].latest);
+        table_add(&t, (const char *[]){items[i].type, cells[i][0],
+                                       format_time(items[i].created_us, cells[i][1]),
+                                       format_time(items[i].latest_created_us, cells[i][2])});
+    }
+    table_print(&t);
+    free(cells);
+    free(items);
+    return 0;
+}
+
+static int show_schema(const admin_args *args, ei_registry *registry, const char *type,
+                       int version) {
+    char *document = NULL;
+    size_t len = 0;
+    int found = 0;
+    char err[512];
+    if (ei_registry_schema_get(registry, type, version, &document, &len, &found, err,
+                               sizeof(err)) != EI_OK)
+        return failed(args->group, err);
+    fwrite(document, 1, len, stdout);
+    fputc('\n', stdout);
+    free(document);
+    return 0;
+}
+
+/* Parses the value of --version: a version number from 1. */
+static int parse_version(const admin_args *args, int *version) {
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(args->version, &end, 10);
+    if (errno != 0 || end == args->version || *end != '\0' || value < 1 || value > INT32_MAX)
+        return usage_error(args->group, "invalid --version %s; use a version number from 1",
+                           quote(args->version).text);
+    *version = (int)value;
+    return 0;
+}
+
+static int run_schema(const admin_args *args) {
+    const char *command = args->positional[0];
+    const char *type = args->positional[1];
+    char err[512];
+    int version = 0;
+    int rc;
+
+    if (strcmp(command, "add") == 0) {
+        rc = expect_arguments(args, 2, 2, "TYPE FILE");
+    } else if (strcmp(command, "list") == 0) {
+        rc = expect_arguments(args, 0, 0, "no arguments");
+    } else if (strcmp(command, "show") == 0) {
+        rc = expect_arguments(args, 1, 1, "TYPE");
+        if (rc == 0 && args->version) rc = parse_version(args, &version);
+    } else {
+        return usage_error(args->group, "unknown command %s", quote(command).text);
+    }
+    if (rc == 0 && args->version && strcmp(command, "show") != 0)
+        rc = usage_error(args->group, "--version applies to schema show only");
+    if (rc == 0 && args->force && strcmp(command, "add") != 0)
+        rc = usage_error(args->group, "--force applies to schema add only");
+    if (rc == 0 && type && ei_registry_check_event_type(type, err, sizeof(err)) != EI_OK)
+        rc = usage_error(args->group, "%s", err);
+    if (rc != 0) return rc;
+
+    if (strcmp(command, "add") == 0) return add_schema(args, type, args->positional[2]);
+    ei_registry *registry = open_registry(args);
+    if (!registry) return EXIT_FAILED;
+    if (strcmp(command, "list") == 0)
+        rc = list_schemas(args, registry);
+    else
+        rc = show_schema(args, registry, type, version);
+    ei_registry_close(registry);
+    return rc;
+}
+
+/* ---- apply --------------------------------------------------------------------- */
+
 static int run_apply(const admin_args *args) {
     const char *path = args->positional[0];
     char *text = NULL;
     size_t len = 0, change_count = 0;
     ei_buf changes = {0};
-    char err[1024];
+    /* Large enough for a list of schema incompatibilities. */
+    char err[8192];
     int rc;
 
     if (args->count != 1) return usage_error(args->group, "apply expects FILE");
@@ -588,8 +786,9 @@ static int run_apply(const admin_args *args) {
         free(text);
         return EXIT_FAILED;
     }
-    if (ei_registry_apply(registry, text, len, args->dry_run, &changes, &change_count, err,
-                          sizeof(err)) != EI_OK) {
+    ei_apply_options options = {.dry_run = args->dry_run, .force = args->force};
+    if (ei_registry_apply_with_options(registry, text, len, &options, &changes, &change_count,
+                                       err, sizeof(err)) != EI_OK) {
         fprintf(stderr, "event-issuer apply: %s: %s\n", strcmp(path, "-") == 0 ? "stdin" : path,
                 err);
         fprintf(stderr, "event-issuer apply: nothing was changed\n");
@@ -616,7 +815,8 @@ out:
 
 int ei_cli_admin(int argc, char **argv) {
     admin_args args;
-    static const char *const groups[] = {"tenant", "principal", "key", "policy", "apply"};
+    static const char *const groups[] = {"tenant", "principal", "key", "policy", "schema",
+                                         "apply"};
     bool known = false;
 
     if (argc < 1) return EXIT_USAGE;
@@ -642,5 +842,6 @@ int ei_cli_admin(int argc, char **argv) {
     if (strcmp(args.group, "principal") == 0) return run_principal(&args);
     if (strcmp(args.group, "key") == 0) return run_key(&args);
     if (strcmp(args.group, "policy") == 0) return run_policy(&args);
+    if (strcmp(args.group, "schema") == 0) return run_schema(&args);
     return run_apply(&args);
 }

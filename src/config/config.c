@@ -78,6 +78,12 @@ static const option options[] = {
     {"demo", OPTION_FLAG, FIELD(demo), "false", 0, 0, false,
      "if the registry has no tenant, create tenant \"demo\" allowed to produce every type "
      "and print its API key once"},
+    {"require-registered-types", OPTION_FLAG, FIELD(require_registered_types), "true", 0, 0,
+     false,
+     "reject events whose type has no registered schema; a tenant's own setting "
+     "(event-issuer tenant set) overrides it"},
+    {"max-schema-violations", OPTION_COUNT, FIELD(max_schema_violations), "10", 1, 1000, false,
+     "maximum number of schema violations listed for one event in a 400 answer"},
 };
 
 #define OPTION_COUNT_ALL (sizeof(options) / sizeof(options[0]))

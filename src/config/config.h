@@ -42,6 +42,8 @@ typedef struct ei_config {
     char *auth_header;        /* header carrying the API key */
     bool insecure_no_auth;    /* development only: accept every request unauthenticated */
     bool demo;                /* on an empty registry, create a demo tenant and print its key */
+    bool require_registered_types; /* reject unregistered event types unless the tenant allows */
+    size_t max_schema_violations;  /* listed per event when data fails its schema */
 } ei_config;
 
 /* Fills config from defaults, the configuration file, the environment and

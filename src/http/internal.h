@@ -17,9 +17,16 @@
 
 typedef struct ei_request ei_request;
 
+/* The variable segments of a matched path other than the tenant. */
+typedef struct ei_route_params {
+    char *type;  /* {type}; NULL when the route has none */
+    int version; /* {version}; 0 when the route has none */
+} ei_route_params;
+
 /* A route: method and path pattern, the body limit it accepts and the
  * handler that runs once the whole body has arrived. Patterns are matched
- * segment by segment; "{tenantId}" matches one non-empty segment. */
+ * segment by segment; "{tenantId}", "{type}" and "{version}" each match
+ * one non-empty segment. */
 typedef struct ei_route {
     const char *method;
     const char *pattern;
@@ -41,7 +48,7 @@ struct ei_server {
     const ei_config *config; /* borrowed; its reloadable fields are read only through
                                 the atomics below */
     ei_backbone *backbone;   /* borrowed */
-    ei_registry *registry;   /* borrowed; NULL when authentication is off */
+    ei_registry *registry;   /* borrowed; also open when authentication is off */
     unsigned port;
     unsigned metrics_port;
     atomic_long active_requests; /* contexts created and not yet completed */
@@ -61,6 +68,7 @@ struct ei_request {
     const char *method;    /* borrowed from libmicrohttpd */
     char *path;            /* arena copy, for the access log */
     char *tenant;          /* arena; NULL for routes without a tenant */
+    ei_route_params params; /* the path's {type} and {version} */
     ei_principal_ref who;  /* the authenticated caller, for routes with an action */
     int64_t started_ns;
     ei_trace trace;         /* the request's trace and the server's span */
@@ -80,9 +88,11 @@ struct ei_request {
     int status;               /* the status answered, for the access log */
 };
 
-/* Routing (routes.c). */
+/* Routing (routes.c). Finds the route of method and path; *tenant gets the
+ * {tenantId} segment and params the others (arena copies). When only the
+ * method differs, returns NULL with *allow listing the path's methods. */
 const ei_route *ei_http_route_find(const char *method, const char *path, ei_arena *arena,
-                                   char **tenant, const char **allow);
+                                   char **tenant, ei_route_params *params, const char **allow);
 
 /* Responses (response.c). Each queues the response and returns the result
  * of MHD_queue_response. */
@@ -120,8 +130,17 @@ enum MHD_Result ei_http_handle_batch(ei_request *req);
 enum MHD_Result ei_http_handle_health(ei_request *req);
 enum MHD_Result ei_http_handle_metrics(ei_request *req);
 enum MHD_Result ei_http_handle_tombstone(ei_request *req); /* tombstone.c */
-/* Authorizes the request's events (or tombstone) and hands them to the
- * backbone, suspending the connection. */
+
+/* Event schemas (schemas.c). The read API: the list of the types the caller
+ * may produce, and one schema document (the latest, or {version}). */
+enum MHD_Result ei_http_handle_schema_list(ei_request *req);
+enum MHD_Result ei_http_handle_schema(ei_request *req);
+/* Checks each event's type and data against the registered schemas.
+ * Returns true, or false after queueing a 400 (or a 500 for a stored
+ * schema that does not compile) that lists every failing event. */
+bool ei_http_check_schemas(ei_request *req, enum MHD_Result *result);
+/* Authorizes the request's events (or tombstone), checks events against
+ * their schemas and hands them to the backbone, suspending the connection. */
 enum MHD_Result ei_http_submit(ei_request *req);
 /* Answers with the problem for a list of violations (400, 413 or 415). */
 enum MHD_Result ei_http_send_violations(ei_request *req, const ei_ce_violations *violations);

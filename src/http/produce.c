@@ -62,12 +62,18 @@ static void backbone_done(ei_produce *produce) {
     MHD_resume_connection(req->connection);
 }
 
-/* Suspends the connection and hands the events to the backbone. */
+/* Authorizes the events, checks them against their schemas, suspends the
+ * connection and hands the events to the backbone. */
 enum MHD_Result ei_http_submit(ei_request *req) {
     enum MHD_Result forbidden;
     if (!ei_http_authorize_events(req, &forbidden)) {
         req->event_count = 0;
         return forbidden;
+    }
+    enum MHD_Result invalid;
+    if (req->events && !ei_http_check_schemas(req, &invalid)) {
+        req->event_count = 0;
+        return invalid;
     }
 
     ei_produce *produce = &req->produce;

@@ -152,7 +152,9 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
     /* The health check and the metrics are served at the root too, for
      * probes and scrapers that do not know the base path. */
     if (!path && (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0)) path = url;
-    if (path) req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant, &allow);
+    if (path)
+        req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant,
+                                        &req->params, &allow);
 
     /* With a metrics listener of its own, this one does not serve them. */
     if (req->route && req->route->handle == ei_http_handle_metrics && req->server->metrics_daemon)
@@ -245,7 +247,9 @@ static enum MHD_Result begin_metrics_request(ei_request *req, const char *url) {
     const char *allow = NULL;
     const char *path = route_path(req->server->config, url);
     if (!path && strcmp(url, "/metrics") == 0) path = url;
-    if (path) req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant, &allow);
+    if (path)
+        req->route = ei_http_route_find(req->method, path, &req->arena, &req->tenant,
+                                        &req->params, &allow);
 
     if (!req->route || req->route->handle != ei_http_handle_metrics) {
         req->route = NULL;

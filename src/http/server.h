@@ -1,6 +1,7 @@
 /* The HTTP server: libmicrohttpd with an epoll thread pool, serving the
- * produce routes, the batch route, the health check and the metrics, and
- * optionally a second small listener for the metrics alone.
+ * produce routes, the batch route, the schema routes, the health check and
+ * the metrics, and optionally a second small listener for the metrics
+ * alone.
  *
  * A request whose events go to the backbone suspends its connection, so no
  * server thread waits for a disk sync or a broker; the backbone's callback
@@ -18,8 +19,8 @@
 typedef struct ei_server ei_server;
 
 /* Starts listening. The backbone and the registry are borrowed and must
- * outlive the server; registry NULL turns authentication off. Returns NULL
- * with a message in err when the address cannot be used. */
+ * outlive the server; config->insecure_no_auth turns authentication off.
+ * Returns NULL with a message in err when the address cannot be used. */
 ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_registry *registry,
                            char *err, size_t err_len);
 

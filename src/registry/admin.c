@@ -196,6 +196,33 @@ int ei_registry_tenant_set_enabled(ei_registry *registry, const char *tenant, bo
                        true, enabled, err, err_len);
 }
 
+int ei_registry_tenant_set_require_types(ei_registry *registry, const char *tenant, int value,
+                                         char *err, size_t err_len) {
+    sqlite3_stmt *stmt = NULL;
+    int rc = ei_registry_check_name("tenant id", tenant, err, err_len);
+    if (rc != EI_OK) return rc;
+    rc = ei_registry_admin_begin(registry, err, err_len);
+    if (rc != EI_OK) return rc;
+
+    rc = ei_registry_prepare(registry->db,
+                             "UPDATE tenants SET require_registered_types = ?2 WHERE id = ?1",
+                             &stmt, err, err_len);
+    if (rc != EI_OK) goto out;
+    bind_text(stmt, 1, tenant);
+    if (value < 0)
+        sqlite3_bind_null(stmt, 2);
+    else
+        sqlite3_bind_int(stmt, 2, value != 0);
+    if (sqlite3_step(stmt) != SQLITE_DONE)
+        rc = step_failed(registry->db, err, err_len);
+    else if (sqlite3_changes(registry->db) == 0)
+        rc = require_tenant(registry->db, tenant, err, err_len);
+
+out:
+    sqlite3_finalize(stmt);
+    return ei_registry_admin_end(registry, rc, true, err, err_len);
+}
+
 int ei_registry_tenant_delete(ei_registry *registry, const char *tenant, char *err,
                               size_t err_len) {
     int rc = ei_registry_check_name("tenant id", tenant, err, err_len);
@@ -556,12 +583,17 @@ int ei_registry_load_tenants(sqlite3 *db, ei_tenant_info **items, size_t *count,
 
     *items = NULL;
     *count = 0;
-    int rc = ei_registry_prepare(db, "SELECT id, enabled, created_at FROM tenants ORDER BY id",
+    int rc = ei_registry_prepare(db,
+                                 "SELECT id, enabled, created_at, require_registered_types"
+                                 " FROM tenants ORDER BY id",
                                  &stmt, err, err_len);
     if (rc != EI_OK) return rc;
     while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
         ei_tenant_info row = {.enabled = sqlite3_column_int(stmt, 1) != 0,
-                              .created_us = sqlite3_column_int64(stmt, 2)};
+                              .created_us = sqlite3_column_int64(stmt, 2),
+                              .require_registered_types = -1};
+        if (sqlite3_column_type(stmt, 3) != SQLITE_NULL)
+            row.require_registered_types = sqlite3_column_int(stmt, 3) != 0;
         if (!copy_column(stmt, 0, row.id, sizeof(row.id)) || !valid_name(row.id)) {
             skipped++;
             continue;

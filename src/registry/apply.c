@@ -1,5 +1,6 @@
 /* Declarative apply: makes the registry match a JSON document exactly (the
- * format is in docs/access.md).
+ * format is in docs/access.md), and adds the schema versions of its
+ * "schemas" member that the registry lacks (schemas.c, docs/schema.md).
  *
  * Three passes. First the document is read into a plan and checked on its
  * own: types, names, patterns and duplicates. Then the keys it lists are
@@ -48,15 +49,18 @@ typedef struct plan_principal {
 typedef struct plan_tenant {
     const char *id;
     bool enabled;
+    int require_types; /* 1, 0, or -1 when the file leaves it to the server */
     const char *path;
     plan_principal *principals;
     size_t principal_count;
 } plan_tenant;
 
 typedef struct apply_plan {
+    bool has_tenants; /* without "tenants" the access part stays as it is */
     plan_tenant *tenants;
     size_t tenant_count;
     size_t key_count; /* over all principals */
+    long schemas;     /* node index of "schemas", or -1 */
 } apply_plan;
 
 /* State of reading the document: everything is allocated from arena. */
@@ -234,12 +238,26 @@ static int read_principal(reader *r, size_t obj, const char *path, plan_tenant *
     return EI_OK;
 }
 
+/* Reads the optional boolean requireRegisteredTypes: -1 when absent. */
+static int read_require_types(reader *r, size_t obj, const char *path, int *value) {
+    long index = ei_json_object_get(r->doc, obj, "requireRegisteredTypes");
+    *value = -1;
+    if (index < 0) return EI_OK;
+    uint8_t type = node(r, (size_t)index)->type;
+    if (type != EI_JSON_TRUE && type != EI_JSON_FALSE)
+        return fail_at(r, member_path(r, path, "requireRegisteredTypes"), "expected true or false");
+    *value = type == EI_JSON_TRUE;
+    return EI_OK;
+}
+
 static int read_tenant(reader *r, size_t obj, const char *path, plan_tenant *tenant) {
-    static const char *const members[] = {"id", "enabled", "principals", NULL};
+    static const char *const members[] = {"id", "enabled", "requireRegisteredTypes", "principals",
+                                          NULL};
     long principals = -1;
     int rc = check_object(r, obj, path, members);
     if (rc == EI_OK) rc = read_string(r, obj, path, "id", true, &tenant->id);
     if (rc == EI_OK) rc = read_enabled(r, obj, path, &tenant->enabled);
+    if (rc == EI_OK) rc = read_require_types(r, obj, path, &tenant->require_types);
     if (rc == EI_OK) rc = find_array(r, obj, path, "principals", false, &principals);
     if (rc != EI_OK) return rc;
 
@@ -351,11 +369,16 @@ static int sort_plan(reader *r, apply_plan *plan) {
 }
 
 static int read_plan(reader *r, apply_plan *plan) {
-    static const char *const members[] = {"tenants", NULL};
+    static const char *const members[] = {"tenants", "schemas", NULL};
     long tenants = -1;
     int rc = check_object(r, 0, "", members);
-    if (rc == EI_OK) rc = find_array(r, 0, "", "tenants", true, &tenants);
     if (rc != EI_OK) return rc;
+
+    /* A file may hold schemas only; then "tenants" may be left out. */
+    plan->schemas = ei_json_object_get(r->doc, 0, "schemas");
+    rc = find_array(r, 0, "", "tenants", plan->schemas < 0, &tenants);
+    if (rc != EI_OK || tenants < 0) return rc;
+    plan->has_tenants = true;
 
     size_t count = node(r, (size_t)tenants)->count;
     plan->tenants = ei_arena_calloc(r->arena, count, sizeof(plan_tenant));
@@ -638,6 +661,21 @@ static int apply_principals(applier *a, const plan_tenant *tenant) {
     return rc;
 }
 
+/* Sets the tenant's require_registered_types when the file's value differs
+ * from stored (-1 for NULL, as for a tenant just created). */
+static int apply_require_types(applier *a, const plan_tenant *tenant, int stored) {
+    static const char *const names[] = {"default", "false", "true"};
+    if (tenant->require_types == stored) return EI_OK;
+    int rc = tenant->require_types < 0
+                 ? run(a, "UPDATE tenants SET require_registered_types = NULL WHERE id = ?1", "s",
+                       tenant->id)
+                 : run(a, "UPDATE tenants SET require_registered_types = ?2 WHERE id = ?1", "si",
+                       tenant->id, (int64_t)tenant->require_types);
+    note(a, "set require-registered-types of tenant %s to %s", tenant->id,
+         names[tenant->require_types + 1]);
+    return rc;
+}
+
 static int apply_tenants(applier *a, const apply_plan *plan) {
     ei_tenant_info *rows = NULL;
     size_t count = 0, i = 0, j = 0;
@@ -661,6 +699,8 @@ static int apply_tenants(applier *a, const apply_plan *plan) {
                      (int64_t)planned->enabled);
             note(a, "%s tenant %s", planned->enabled ? "enable" : "disable", planned->id);
         }
+        if (rc == EI_OK && side >= 0)
+            rc = apply_require_types(a, planned, side > 0 ? -1 : rows[i].require_registered_types);
         if (rc == EI_OK && side >= 0) rc = apply_principals(a, planned);
         if (side <= 0) i++;
         if (side >= 0) j++;
@@ -671,6 +711,14 @@ static int apply_tenants(applier *a, const apply_plan *plan) {
 
 int ei_registry_apply(ei_registry *registry, const char *text, size_t len, bool dry_run,
                       ei_buf *changes, size_t *change_count, char *err, size_t err_len) {
+    ei_apply_options options = {.dry_run = dry_run};
+    return ei_registry_apply_with_options(registry, text, len, &options, changes, change_count,
+                                          err, err_len);
+}
+
+int ei_registry_apply_with_options(ei_registry *registry, const char *text, size_t len,
+                                   const ei_apply_options *options, ei_buf *changes,
+                                   size_t *change_count, char *err, size_t err_len) {
     ei_arena arena;
     ei_json_doc doc = {0};
     apply_plan plan = {0};
@@ -688,8 +736,12 @@ int ei_registry_apply(ei_registry *registry, const char *text, size_t len, bool 
     if (rc != EI_OK) goto out;
     a.db = registry->db;
     rc = check_keys(&a, &r, &plan);
-    if (rc == EI_OK) rc = apply_tenants(&a, &plan);
-    rc = ei_registry_admin_end(registry, rc, !dry_run && a.change_count > 0, err, err_len);
+    if (rc == EI_OK && plan.has_tenants) rc = apply_tenants(&a, &plan);
+    if (rc == EI_OK && plan.schemas >= 0)
+        rc = ei_registry_apply_schemas(a.db, &doc, (size_t)plan.schemas, options->force, changes,
+                                       &a.change_count, err, err_len);
+    rc = ei_registry_admin_end(registry, rc, !options->dry_run && a.change_count > 0, err,
+                               err_len);
 
 out:
     if (rc == EI_OK) {

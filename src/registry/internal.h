@@ -1,7 +1,8 @@
 /* Private interface of the registry module, shared by registry.c (the
  * database: opening, schema, checks), admin.c (administration and listings),
- * snapshot.c (the in-memory snapshot, authentication, the watcher thread)
- * and apply.c (declarative apply).
+ * snapshot.c (the in-memory snapshot, authentication, the watcher thread),
+ * apply.c (declarative apply), schemas.c (event types, schema versions and
+ * their compiled catalog) and compat.c (schema documents as JSON values).
  *
  * Two SQLite connections per registry: db for administration writes and
  * read_db for building snapshots. They are separate because PRAGMA
@@ -14,6 +15,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
+#include "json/json.h"
 #include "registry/registry.h"
 
 #define EI_SHA256_LEN 32
@@ -84,6 +86,39 @@ int ei_registry_admin_begin(ei_registry *registry, char *err, size_t err_len);
  * then, after a commit, refreshes the snapshot. Returns rc, or the commit's
  * failure. */
 int ei_registry_admin_end(ei_registry *registry, int rc, bool commit, char *err, size_t err_len);
+
+/* compat.c: schema documents as JSON values. */
+/* Appends the canonical form of the value at node index of doc: no white
+ * space, object members sorted by their decoded names (bytewise), strings
+ * decoded and written again with the shortest escapes, numbers and
+ * literals as written. Two documents with the same canonical form are the
+ * same schema version. */
+void ei_registry_json_canonical(const ei_json_doc *doc, size_t index, ei_buf *out);
+/* Appends the value at node index indented by two spaces per level, with
+ * members in their order, arrays of scalars on one line, and every string
+ * and number as written. Stored schema documents have this form. */
+void ei_registry_json_pretty(const ei_json_doc *doc, size_t index, ei_buf *out);
+/* Compares JSON number texts by exact decimal value: -1, 0 or 1. */
+int ei_registry_decimal_compare(const char *a, size_t a_len, const char *b, size_t b_len);
+/* Compares the schema document after (a new version) with before (the
+ * previous one) and appends one line per incompatibility to report, that
+ * is per change that can reject data which before accepted (docs/schema.md
+ * lists what is checked). Returns the number of incompatibilities. */
+size_t ei_registry_schema_compat(const ei_json_doc *before, const ei_json_doc *after,
+                                 ei_buf *report);
+
+/* schemas.c */
+/* Reads the schema versions from db (in the caller's transaction) and
+ * compiles them into a catalog with one reference, or takes a reference to
+ * previous when the stored versions are the same. */
+int ei_registry_catalog_load(sqlite3 *db, ei_registry_catalog *previous,
+                             ei_registry_catalog **out, char *err, size_t err_len);
+void ei_registry_catalog_retain(ei_registry_catalog *catalog);
+/* Checks and adds the schema versions of the apply document's "schemas"
+ * object at node index (docs/schema.md) on db, inside the caller's write
+ * transaction. Appends one line per added version to changes. */
+int ei_registry_apply_schemas(sqlite3 *db, const ei_json_doc *doc, size_t index, bool force,
+                              ei_buf *changes, size_t *change_count, char *err, size_t err_len);
 
 /* snapshot.c */
 /* Builds a snapshot from read_db and swaps it in. Called with reload_mutex

@@ -2,19 +2,29 @@
  * the syntax of names, patterns and key ids, and small helpers the other
  * files of the module share.
  *
- * Tables of DIR/registry.db, schema version 1:
+ * Tables of DIR/registry.db, schema version 2:
  *
- *   meta       (key, value)                       schema_version = 1
- *   tenants    (id, enabled, created_at)
- *   principals (tenant, name, enabled, created_at)          -> tenants
- *   api_keys   (key_id, tenant, principal, secret_sha256,   -> principals
- *               created_at, revoked_at)
- *   policies   (tenant, principal, action, pattern)         -> principals
+ *   meta            (key, value)                       schema_version = 2
+ *   tenants         (id, enabled, created_at, require_registered_types)
+ *   principals      (tenant, name, enabled, created_at)          -> tenants
+ *   api_keys        (key_id, tenant, principal, secret_sha256,   -> principals
+ *                    created_at, revoked_at)
+ *   policies        (tenant, principal, action, pattern)         -> principals
+ *   event_types     (type, created_at)
+ *   schema_versions (type, version, document, sha256,            -> event_types
+ *                    schema_id, created_at)
  *
  * Times are microseconds since the epoch; revoked_at is NULL for a valid
  * key; secret_sha256 is the 32-byte SHA-256 of the key's secret text. The
- * arrows are foreign keys with ON DELETE CASCADE, so deleting a tenant
- * deletes its principals and their keys and policies.
+ * arrows from principals, api_keys and policies are foreign keys with ON
+ * DELETE CASCADE, so deleting a tenant deletes its principals and their
+ * keys and policies. require_registered_types is 1, 0, or NULL to follow
+ * the server's option. A schema version's sha256 is the SHA-256 of the
+ * document's canonical form and schema_id its "$id"; triggers make the
+ * rows immutable (see schemas.c).
+ *
+ * Version 1 had neither the last two tables nor require_registered_types;
+ * opening such a database migrates it in one transaction.
  */
 #include "registry/internal.h"
 
@@ -31,7 +41,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Administration commands and the server's snapshot reads wait this long
  * for each other's locks before giving up. */
@@ -73,6 +83,31 @@ static const char *const schema_sql =
     " FOREIGN KEY (tenant, principal) REFERENCES principals (tenant, name) ON DELETE CASCADE"
     ") WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1);";
+
+/* From schema version 1 to 2: event types, their schema versions and the
+ * tenants' require_registered_types. */
+static const char *const migrate_to_2_sql =
+    "ALTER TABLE tenants ADD COLUMN require_registered_types INTEGER;"
+    "CREATE TABLE event_types ("
+    " type TEXT NOT NULL PRIMARY KEY,"
+    " created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE schema_versions ("
+    " type TEXT NOT NULL REFERENCES event_types (type),"
+    " version INTEGER NOT NULL,"
+    " document TEXT NOT NULL,"
+    " sha256 BLOB NOT NULL,"
+    " schema_id TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (type, version)"
+    ") WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX schema_versions_by_id ON schema_versions (schema_id)"
+    " WHERE schema_id IS NOT NULL;"
+    "CREATE TRIGGER schema_versions_no_update BEFORE UPDATE ON schema_versions"
+    " BEGIN SELECT RAISE(ABORT, 'schema versions are immutable'); END;"
+    "CREATE TRIGGER schema_versions_no_delete BEFORE DELETE ON schema_versions"
+    " BEGIN SELECT RAISE(ABORT, 'schema versions are never deleted'); END;"
+    "UPDATE meta SET value = 2 WHERE key = 'schema_version';";
 
 /* ---- Helpers shared by the module ------------------------------------- */
 
@@ -394,23 +429,44 @@ static int read_schema_version(sqlite3 *db, int64_t *version, char *err, size_t 
     return EI_OK;
 }
 
+/* Creates the schema or migrates an older one, in one transaction. The
+ * version is read again inside it, because another process may have done
+ * the work in the meantime. */
+static int upgrade_schema(sqlite3 *db, const char *path, char *err, size_t err_len) {
+    int64_t version = 0;
+    bool created = false;
+
+    /* IMMEDIATE takes the write lock first, so two processes creating the
+     * schema at once run one after the other. */
+    int rc = ei_registry_exec(db, "BEGIN IMMEDIATE", err, err_len);
+    if (rc != EI_OK) return rc;
+    rc = read_schema_version(db, &version, err, err_len);
+    if (rc == EI_OK && version == 0) {
+        rc = ei_registry_exec(db, schema_sql, err, err_len);
+        version = 1;
+        created = true;
+    }
+    if (rc == EI_OK && version == 1) {
+        rc = ei_registry_exec(db, migrate_to_2_sql, err, err_len);
+    }
+    if (rc == EI_OK) rc = ei_registry_exec(db, "COMMIT", err, err_len);
+    if (rc != EI_OK) {
+        ei_registry_exec(db, "ROLLBACK", NULL, 0);
+        return rc;
+    }
+    if (version == 1 && !created)
+        ei_log(EI_LOG_INFO, "registry", "migrated %s to schema version 2", path);
+    return EI_OK;
+}
+
 static int ensure_schema(sqlite3 *db, const char *path, char *err, size_t err_len) {
     int64_t version = 0;
     int rc = read_schema_version(db, &version, err, err_len);
     if (rc != EI_OK) return rc;
 
-    if (version == 0) {
-        /* IMMEDIATE takes the write lock first, so two processes creating the
-         * schema at once run one after the other. */
-        rc = ei_registry_exec(db, "BEGIN IMMEDIATE", err, err_len);
-        if (rc != EI_OK) return rc;
-        rc = ei_registry_exec(db, schema_sql, err, err_len);
-        if (rc == EI_OK) rc = ei_registry_exec(db, "COMMIT", err, err_len);
-        if (rc != EI_OK) {
-            ei_registry_exec(db, "ROLLBACK", NULL, 0);
-            return rc;
-        }
-        rc = read_schema_version(db, &version, err, err_len);
+    if (version < SCHEMA_VERSION) {
+        rc = upgrade_schema(db, path, err, err_len);
+        if (rc == EI_OK) rc = read_schema_version(db, &version, err, err_len);
         if (rc != EI_OK) return rc;
     }
     if (version != SCHEMA_VERSION) {

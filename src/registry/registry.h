@@ -97,6 +97,10 @@ bool ei_registry_authorize(ei_registry *registry, const ei_principal_ref *who, e
 int ei_registry_tenant_create(ei_registry *registry, const char *tenant, char *err, size_t err_len);
 int ei_registry_tenant_set_enabled(ei_registry *registry, const char *tenant, bool enabled,
                                    char *err, size_t err_len);
+/* Sets whether the tenant may produce only registered event types: 1 or 0,
+ * or -1 to follow the server's --require-registered-types. */
+int ei_registry_tenant_set_require_types(ei_registry *registry, const char *tenant, int value,
+                                         char *err, size_t err_len);
 int ei_registry_principal_create(ei_registry *registry, const char *tenant, const char *principal,
                                  char *err, size_t err_len);
 int ei_registry_principal_set_enabled(ei_registry *registry, const char *tenant,
@@ -144,6 +148,7 @@ typedef struct ei_tenant_info {
     char id[EI_NAME_MAX + 1];
     bool enabled;
     int64_t created_us;
+    int require_registered_types; /* 1 or 0, or -1 to follow --require-registered-types */
 } ei_tenant_info;
 
 typedef struct ei_principal_info {
@@ -182,12 +187,116 @@ int ei_registry_policy_list(ei_registry *registry, const char *tenant, const cha
 /* Makes the registry match the declarative JSON document text (format in
  * docs/access.md): creates, enables, disables and deletes tenants and
  * principals, grants and revokes policies, adds keys by id and SHA-256 and
- * revokes keys the document does not list. The whole document is checked
- * before anything changes, and all changes commit in one transaction; with
- * dry_run nothing is committed. Appends one line per change to changes and
- * sets *change_count. On failure err names the JSON path of the first
- * problem and the registry is unchanged. */
+ * revokes keys the document does not list, and adds the schema versions of
+ * its "schemas" member that the registry lacks (docs/schema.md). Schemas
+ * are never deleted. The whole
+ * document is checked before anything changes, and all changes commit in
+ * one transaction; with dry_run nothing is committed. Appends one line per
+ * change to changes and sets *change_count. On failure err names the JSON
+ * path of the first problem and the registry is unchanged. */
 int ei_registry_apply(ei_registry *registry, const char *text, size_t len, bool dry_run,
                       ei_buf *changes, size_t *change_count, char *err, size_t err_len);
+
+typedef struct ei_apply_options {
+    bool dry_run;
+    bool force; /* add schema versions that fail the compatibility check */
+} ei_apply_options;
+
+/* ei_registry_apply with options. */
+int ei_registry_apply_with_options(ei_registry *registry, const char *text, size_t len,
+                                   const ei_apply_options *options, ei_buf *changes,
+                                   size_t *change_count, char *err, size_t err_len);
+
+/* ---- Event types and their schemas (schemas.c, docs/schema.md) ----------
+ *
+ * An event type is registered by adding version 1 of its JSON Schema.
+ * Versions are numbered 1, 2, ... per type and never change or disappear.
+ * A new version must be compatible with the one before it unless forced.
+ * Registered types are 1 to 255 printable ASCII characters other than
+ * space, "/" and "*", so that every type fits one segment of a URL path and
+ * never looks like a policy pattern. */
+#define EI_TYPE_MAX 255
+
+int ei_registry_check_event_type(const char *type, char *err, size_t err_len);
+
+/* Adds len bytes of JSON text as the next schema version of type. The
+ * document must be a JSON object that compiles as a JSON Schema, with
+ * every $ref resolvable from the registered documents; its "$id", if any,
+ * must not be the $id of another stored version. Unless force, it must be
+ * compatible with the previous version; otherwise err lists each
+ * incompatibility on its own line. A document equal to the latest version
+ * (the same canonical form) adds nothing: *added is then false. *version
+ * gets the new or the equal version number. */
+int ei_registry_schema_add(ei_registry *registry, const char *type, const char *text, size_t len,
+                           bool force, int *version, bool *added, char *err, size_t err_len);
+
+typedef struct ei_schema_type_info {
+    char type[EI_TYPE_MAX + 1];
+    int latest;                /* the highest version number */
+    int64_t created_us;        /* when version 1 was added */
+    int64_t latest_created_us; /* when the latest version was added */
+} ei_schema_type_info;
+
+/* Lists the registered event types, sorted by type, from the database. */
+int ei_registry_schema_list(ei_registry *registry, ei_schema_type_info **items, size_t *count,
+                            char *err, size_t err_len);
+
+/* Reads one stored document: version 0 means the latest. *document is
+ * NUL-terminated and freed by the caller with free(); *version_out gets
+ * the version read. An unknown type or version is EI_ERR_NOT_FOUND. */
+int ei_registry_schema_get(ei_registry *registry, const char *type, int version, char **document,
+                           size_t *len, int *version_out, char *err, size_t err_len);
+
+/* One stored schema version as the server holds it: compiled once when
+ * the snapshot is built. Every pointer belongs to the catalog. */
+typedef struct ei_registered_schema {
+    const char *type;
+    int version;
+    const char *id;        /* the document's "$id", NULL if it has none */
+    const char *document;  /* the stored JSON text, NUL-terminated */
+    size_t document_len;
+    int64_t created_us;
+    const struct ei_schema *compiled; /* NULL when compiling failed */
+    const char *compile_error;        /* why, when compiled is NULL */
+} ei_registered_schema;
+
+typedef struct ei_registered_type {
+    const char *type;
+    const ei_registered_schema *versions; /* sorted by version, normally 1..count */
+    size_t count;
+} ei_registered_type;
+
+/* The compiled schemas of one snapshot: immutable and reference-counted,
+ * so a request can validate against it without holding a lock while a
+ * new snapshot replaces it. */
+typedef struct ei_registry_catalog ei_registry_catalog;
+
+/* Takes a reference to the current catalog, never NULL; release it with
+ * ei_registry_catalog_release. Thread-safe and allocation-free. */
+ei_registry_catalog *ei_registry_catalog_acquire(ei_registry *registry);
+void ei_registry_catalog_release(ei_registry_catalog *catalog);
+
+/* Returns the registered type, or NULL. */
+const ei_registered_type *ei_registry_catalog_find(const ei_registry_catalog *catalog,
+                                                   const char *type);
+/* Returns the type at index (0 .. count-1, sorted by type) for listings. */
+size_t ei_registry_catalog_type_count(const ei_registry_catalog *catalog);
+const ei_registered_type *ei_registry_catalog_type_at(const ei_registry_catalog *catalog,
+                                                      size_t index);
+
+/* Returns version number version of type (0 means the latest), or NULL. */
+const ei_registered_schema *ei_registry_type_version(const ei_registered_type *type, int version);
+
+/* Returns the version of type that a CloudEvents dataschema names, or
+ * NULL. A dataschema names version N when it equals N's "$id" (a final
+ * empty fragment "#" ignored on both sides) or ends with
+ * "/schemas/" TYPE "/versions/" N, the path of the read API. */
+const ei_registered_schema *ei_registry_type_match_dataschema(const ei_registered_type *type,
+                                                              const char *dataschema);
+
+/* Returns the tenant's setting of require-registered-types under the
+ * current snapshot: 1, 0, or -1 to follow the server's default (also for
+ * an unknown tenant). Thread-safe. */
+int ei_registry_tenant_requires_types(ei_registry *registry, const char *tenant);
 
 #endif

@@ -13,6 +13,8 @@
  *
  * Revoked keys are left out, so they fail exactly like unknown keys. The
  * slot tables are at most half full, so a lookup probes about two slots.
+ * The compiled schemas are a catalog of their own (schemas.c), which the
+ * snapshot holds a reference to and may share with the snapshot before.
  *
  * Threads: authenticate and authorize run on any thread and hold the read
  * side of snapshot_lock during one lookup; they neither allocate nor query
@@ -53,6 +55,7 @@ typedef struct snap_rule {
 typedef struct snap_tenant {
     const char *id;
     bool enabled;
+    int8_t require_types; /* 1, 0, or -1 for the server's default */
 } snap_tenant;
 
 typedef struct snap_principal {
@@ -84,7 +87,8 @@ struct ei_snapshot {
     size_t key_slot_mask; /* slot count - 1; the count is a power of two */
     uint32_t *principal_slots;
     size_t principal_slot_mask;
-    ei_arena arena; /* owns every array and string above */
+    ei_registry_catalog *catalog; /* a reference, released with the snapshot */
+    ei_arena arena; /* owns every array and string above but the catalog */
 };
 
 /* ---- Actions --------------------------------------------------------------- */
@@ -184,6 +188,7 @@ static void add_tenants(ei_snapshot *snapshot, const ei_tenant_info *rows, size_
         snap_tenant *tenant = &snapshot->tenants[snapshot->tenant_count++];
         tenant->id = ei_arena_strndup(&snapshot->arena, rows[i].id, strlen(rows[i].id));
         tenant->enabled = rows[i].enabled;
+        tenant->require_types = (int8_t)rows[i].require_registered_types;
     }
 }
 
@@ -278,13 +283,17 @@ static void add_keys(ei_snapshot *snapshot, const ei_key_info *rows, size_t coun
 
 void ei_registry_snapshot_free(ei_snapshot *snapshot) {
     if (!snapshot) return;
+    ei_registry_catalog_release(snapshot->catalog);
     ei_arena_free(&snapshot->arena);
     free(snapshot);
 }
 
-/* Reads every table in one read transaction of db and builds a snapshot. */
-static int build_snapshot(sqlite3 *db, uint64_t version, ei_snapshot **out, char *err,
-                          size_t err_len) {
+/* Reads every table in one read transaction of db and builds a snapshot.
+ * previous, if not NULL, is the snapshot in use, whose catalog is shared
+ * when the schema versions did not change. */
+static int build_snapshot(sqlite3 *db, const ei_snapshot *previous, uint64_t version,
+                          ei_snapshot **out, char *err, size_t err_len) {
+    ei_registry_catalog *catalog = NULL;
     ei_tenant_info *tenants = NULL;
     ei_principal_info *principals = NULL;
     ei_policy_info *policies = NULL;
@@ -300,12 +309,16 @@ static int build_snapshot(sqlite3 *db, uint64_t version, ei_snapshot **out, char
     if (rc == EI_OK)
         rc = ei_registry_load_policies(db, NULL, NULL, &policies, &policy_count, err, err_len);
     if (rc == EI_OK) rc = ei_registry_load_keys(db, NULL, NULL, &keys, &key_count, err, err_len);
+    if (rc == EI_OK)
+        rc = ei_registry_catalog_load(db, previous ? previous->catalog : NULL, &catalog, err,
+                                      err_len);
     ei_registry_exec(db, rc == EI_OK ? "COMMIT" : "ROLLBACK", NULL, 0);
     if (rc != EI_OK) goto out;
 
     ei_snapshot *snapshot = ei_xcalloc(1, sizeof(*snapshot));
     ei_arena_init(&snapshot->arena);
     snapshot->version = version;
+    snapshot->catalog = catalog;
     add_tenants(snapshot, tenants, tenant_count);
     add_principals(snapshot, principals, principal_count);
     add_rules(snapshot, policies, policy_count);
@@ -346,7 +359,8 @@ int ei_registry_snapshot_refresh(ei_registry *registry, bool force, bool *change
     if (rc != EI_OK) return rc;
     if (!force && registry->snapshot && data_version == registry->data_version) return EI_OK;
 
-    rc = build_snapshot(registry->read_db, registry->last_version + 1, &snapshot, err, err_len);
+    rc = build_snapshot(registry->read_db, registry->snapshot, registry->last_version + 1,
+                        &snapshot, err, err_len);
     if (rc != EI_OK) return rc;
 
     pthread_rwlock_wrlock(&registry->snapshot_lock);
@@ -377,9 +391,10 @@ static void log_snapshot(ei_registry *registry) {
     const ei_snapshot *snapshot = registry->snapshot;
     ei_log(EI_LOG_INFO, "registry",
            "loaded registry snapshot %llu: %zu tenants, %zu principals, %zu valid keys, "
-           "%zu policies",
+           "%zu policies, %zu event types with schemas",
            (unsigned long long)snapshot->version, snapshot->tenant_count,
-           snapshot->principal_count, snapshot->key_count, snapshot->rule_count);
+           snapshot->principal_count, snapshot->key_count, snapshot->rule_count,
+           ei_registry_catalog_type_count(snapshot->catalog));
     pthread_rwlock_unlock(&registry->snapshot_lock);
 }
 
@@ -555,4 +570,26 @@ bool ei_registry_authorize(ei_registry *registry, const ei_principal_ref *who, e
     }
     pthread_rwlock_unlock(&registry->snapshot_lock);
     return allowed;
+}
+
+/* ---- Schemas and the tenants' setting ----------------------------------------- */
+
+ei_registry_catalog *ei_registry_catalog_acquire(ei_registry *registry) {
+    pthread_rwlock_rdlock(&registry->snapshot_lock);
+    ei_registry_catalog *catalog = registry->snapshot->catalog;
+    ei_registry_catalog_retain(catalog);
+    pthread_rwlock_unlock(&registry->snapshot_lock);
+    return catalog;
+}
+
+int ei_registry_tenant_requires_types(ei_registry *registry, const char *tenant) {
+    int setting = -1;
+    if (!tenant) return setting;
+    pthread_rwlock_rdlock(&registry->snapshot_lock);
+    const ei_snapshot *snapshot = registry->snapshot;
+    const snap_tenant *found = bsearch(tenant, snapshot->tenants, snapshot->tenant_count,
+                                       sizeof(snap_tenant), compare_tenant_id);
+    if (found) setting = found->require_types;
+    pthread_rwlock_unlock(&registry->snapshot_lock);
+    return setting;
 }

@@ -1,8 +1,8 @@
 /* ei_schema_compile: turns each subschema into a node with an array of
- * checks (see sch_check in internal.h), in the order validate.c runs them:
- * type and value checks first because they are cheap and fail most often,
- * then keywords of one instance type, then in-place applicators, and the
- * unevaluated keywords last because they need every other result.
+ * checks (see sch_check in internal.h) in the order validate.c runs them.
+ * Value checks come first because they are cheap and fail most often.
+ * Keywords of one instance type and in-place applicators follow. The
+ * unevaluated keywords come last because they need every other result.
  *
  * Keyword values are checked here, so a schema with "minLength": -1 or
  * "type": "strnig" is rejected with a message naming the keyword and its
@@ -50,7 +50,8 @@ static uint8_t type_of(node_compiler *nc, long value) {
     return nc->json->nodes[value].type;
 }
 
-static sch_check *add_check(node_compiler *nc, sch_check_kind kind, uint8_t types, const char *name) {
+static sch_check *add_check(node_compiler *nc, sch_check_kind kind, uint8_t types,
+                            const char *name) {
     sch_check *check = &nc->checks[nc->count++];
 
     memset(check, 0, sizeof(*check));
@@ -91,11 +92,13 @@ static const char *source_text(node_compiler *nc, long value, size_t max) {
     const ei_json_node *node = &nc->json->nodes[value];
     size_t len = node->end - node->start;
 
-    if (len <= max) return ei_arena_strndup(&nc->cc->schema->arena, nc->json->text + node->start, len);
+    if (len <= max)
+        return ei_arena_strndup(&nc->cc->schema->arena, nc->json->text + node->start, len);
     /* Cut at a character boundary and mark the cut. */
     while (len > 0 && len > max - 3) len--;
     while (len > 0 && ((unsigned char)nc->json->text[node->start + len] & 0xC0) == 0x80) len--;
-    return ei_arena_printf(&nc->cc->schema->arena, "%.*s...", (int)len, nc->json->text + node->start);
+    return ei_arena_printf(&nc->cc->schema->arena, "%.*s...", (int)len,
+                           nc->json->text + node->start);
 }
 
 static bool read_number(node_compiler *nc, long value, const char *name, sch_number *out) {
@@ -106,7 +109,8 @@ static bool read_number(node_compiler *nc, long value, const char *name, sch_num
         return false;
     }
     ei_decimal_parse(&out->value, nc->json->text + node->start, node->end - node->start);
-    out->has_fixed = ei_fixed_parse(nc->json->text + node->start, node->end - node->start, &out->fixed);
+    out->has_fixed =
+        ei_fixed_parse(nc->json->text + node->start, node->end - node->start, &out->fixed);
     out->text = source_text(nc, value, 64);
     return true;
 }
@@ -127,7 +131,8 @@ static bool read_count(node_compiler *nc, long value, const char *name, uint64_t
     return false;
 }
 
-static void add_count_check(node_compiler *nc, sch_check_kind kind, uint8_t types, const char *name) {
+static void add_count_check(node_compiler *nc, sch_check_kind kind, uint8_t types,
+                            const char *name) {
     long value = keyword(nc, name);
     uint64_t count;
 
@@ -135,7 +140,8 @@ static void add_count_check(node_compiler *nc, sch_check_kind kind, uint8_t type
     add_check(nc, kind, types, name)->u.count = count;
 }
 
-static ei_regex *compile_regex(node_compiler *nc, const char *name, const char *pattern, size_t len) {
+static ei_regex *compile_regex(node_compiler *nc, const char *name, const char *pattern,
+                               size_t len) {
     ei_schema *schema = nc->cc->schema;
     ei_regex *re;
     char message[160];
@@ -146,7 +152,8 @@ static ei_regex *compile_regex(node_compiler *nc, const char *name, const char *
     }
     if (schema->regex_count == schema->regex_cap) {
         schema->regex_cap = schema->regex_cap ? schema->regex_cap * 2 : 8;
-        schema->regexes = ei_xrealloc(schema->regexes, schema->regex_cap * sizeof(*schema->regexes));
+        schema->regexes =
+            ei_xrealloc(schema->regexes, schema->regex_cap * sizeof(*schema->regexes));
     }
     schema->regexes[schema->regex_count++] = re;
     return re;
@@ -190,8 +197,9 @@ static void compile_type(node_compiler *nc) {
         }
     }
     if (allowed == 0) {
-        bad(nc, "type", "must be one of null, boolean, object, array, number, string, integer, or an "
-                        "array of them without repeats");
+        bad(nc, "type",
+            "must be one of null, boolean, object, array, number, string, integer, or an "
+            "array of them without repeats");
         return;
     }
     /* An integer is a number, so "number" already admits every integer. */
@@ -226,7 +234,8 @@ static void compile_enum_const(node_compiler *nc) {
         sch_check *check = add_check(nc, CHECK_ENUM, SCH_TYPE_ANY, "enum");
         uint32_t count = nc->json->nodes[value].count;
         check->u.enumeration.count = count;
-        check->u.enumeration.values = ei_arena_calloc(&nc->cc->schema->arena, count ? count : 1, sizeof(sch_value));
+        check->u.enumeration.values =
+            ei_arena_calloc(&nc->cc->schema->arena, count ? count : 1, sizeof(sch_value));
         check->u.enumeration.text = source_text(nc, value, ENUM_TEXT_MAX);
         size_t child = (size_t)value + 1;
         for (uint32_t k = 0; k < count; k++) {
@@ -236,7 +245,8 @@ static void compile_enum_const(node_compiler *nc) {
     }
 
     value = keyword(nc, "const");
-    if (value >= 0) add_check(nc, CHECK_CONST, SCH_TYPE_ANY, "const")->u.value = make_value(nc, (size_t)value);
+    if (value >= 0)
+        add_check(nc, CHECK_CONST, SCH_TYPE_ANY, "const")->u.value = make_value(nc, (size_t)value);
 }
 
 /* ---- Numbers and strings ---- */
@@ -274,7 +284,8 @@ static void compile_strings(node_compiler *nc) {
             return;
         }
         size_t len;
-        const char *source = ei_json_string_decode(nc->json, (size_t)value, &nc->cc->schema->arena, &len);
+        const char *source =
+            ei_json_string_decode(nc->json, (size_t)value, &nc->cc->schema->arena, &len);
         ei_regex *re = compile_regex(nc, "pattern", source, len);
         if (!re) return;
         sch_check *check = add_check(nc, CHECK_PATTERN, SCH_TYPE_STRING, "pattern");
@@ -293,7 +304,7 @@ static void compile_strings(node_compiler *nc) {
         size_t len;
         const char *name = ei_json_string_decode(nc->json, (size_t)value, &nc->cc->scratch, &len);
         ei_format format = ei_format_lookup(name, len);
-        /* Unknown formats are annotations only, whatever the options say. */
+        /* Unknown formats are annotations only, whatever the options set. */
         if (assert_format && format != EI_FORMAT_UNKNOWN)
             add_check(nc, CHECK_FORMAT, SCH_TYPE_STRING, "format")->u.format = format;
     }
@@ -303,12 +314,16 @@ static void compile_strings(node_compiler *nc) {
     long encoding = keyword(nc, "contentEncoding");
     long media_type = keyword(nc, "contentMediaType");
     if (encoding >= 0 && type_of(nc, encoding) == EI_JSON_STRING)
-        content.base64 = strcmp(ei_json_string_decode(nc->json, (size_t)encoding, &nc->cc->scratch, NULL), "base64") == 0;
+        content.base64 =
+            strcmp(ei_json_string_decode(nc->json, (size_t)encoding, &nc->cc->scratch, NULL),
+                   "base64") == 0;
     if (media_type >= 0 && type_of(nc, media_type) == EI_JSON_STRING)
-        content.json = strcmp(ei_json_string_decode(nc->json, (size_t)media_type, &nc->cc->scratch, NULL),
-                              "application/json") == 0;
+        content.json =
+            strcmp(ei_json_string_decode(nc->json, (size_t)media_type, &nc->cc->scratch, NULL),
+                   "application/json") == 0;
     if (content.base64 || content.json)
-        add_check(nc, CHECK_CONTENT, SCH_TYPE_STRING, content.json ? "contentMediaType" : "contentEncoding")
+        add_check(nc, CHECK_CONTENT, SCH_TYPE_STRING,
+                  content.json ? "contentMediaType" : "contentEncoding")
             ->u.content = content;
 }
 
@@ -349,7 +364,8 @@ static void compile_items(node_compiler *nc) {
         if (!items.rest) return;
         items.rest_keyword = rest_keyword;
     }
-    add_check(nc, CHECK_ITEMS, SCH_TYPE_ARRAY, prefix >= 0 ? prefix_keyword : rest_keyword)->u.items = items;
+    add_check(nc, CHECK_ITEMS, SCH_TYPE_ARRAY, prefix >= 0 ? prefix_keyword : rest_keyword)
+        ->u.items = items;
 }
 
 static void compile_arrays(node_compiler *nc) {
@@ -362,14 +378,16 @@ static void compile_arrays(node_compiler *nc) {
             bad(nc, "uniqueItems", "must be a boolean");
             return;
         }
-        if (type_of(nc, value) == EI_JSON_TRUE) add_check(nc, CHECK_UNIQUE_ITEMS, SCH_TYPE_ARRAY, "uniqueItems");
+        if (type_of(nc, value) == EI_JSON_TRUE)
+            add_check(nc, CHECK_UNIQUE_ITEMS, SCH_TYPE_ARRAY, "uniqueItems");
     }
 
     compile_items(nc);
 
     value = keyword(nc, "contains");
     if (value >= 0) {
-        sch_contains contains = {.min = 1, .max = UINT64_MAX, .annotates = nc->info->draft == SCH_DRAFT2020};
+        sch_contains contains = {
+            .min = 1, .max = UINT64_MAX, .annotates = nc->info->draft == SCH_DRAFT2020};
         long min = keyword(nc, "minContains"), max = keyword(nc, "maxContains");
         contains.node = subschema(nc, value, "contains");
         if (!contains.node) return;
@@ -407,10 +425,11 @@ static uint32_t table_name(node_compiler *nc, name_table *table, size_t string) 
 }
 
 /* Reads an array of strings into dependent required indexes of entry. */
-static bool read_dependent_required(node_compiler *nc, name_table *table, uint32_t entry, long array,
-                                    const char *name) {
+static bool read_dependent_required(node_compiler *nc, name_table *table, uint32_t entry,
+                                    long array, const char *name) {
     uint32_t count = nc->json->nodes[array].count;
-    uint32_t *required = ei_arena_calloc(&nc->cc->schema->arena, count ? count : 1, sizeof(*required));
+    uint32_t *required =
+        ei_arena_calloc(&nc->cc->schema->arena, count ? count : 1, sizeof(*required));
     size_t child = (size_t)array + 1;
 
     for (uint32_t k = 0; k < count; k++) {
@@ -449,7 +468,9 @@ static bool read_dependencies(node_compiler *nc, name_table *table, const char *
             table->names[entry].dependent_schema = node;
             table->names[entry].dependent_schema_keyword = name;
         } else {
-            bad(nc, name, arrays ? "must map each property to an array of strings" : "must map each property to a schema");
+            bad(nc, name,
+                arrays ? "must map each property to an array of strings"
+                       : "must map each property to a schema");
             return false;
         }
         member = nc->json->nodes[member + 1].next;
@@ -510,7 +531,8 @@ static bool read_patterns(node_compiler *nc, sch_object *object) {
         return false;
     }
     uint32_t count = nc->json->nodes[value].count;
-    object->patterns = ei_arena_calloc(&nc->cc->schema->arena, count ? count : 1, sizeof(sch_pattern));
+    object->patterns =
+        ei_arena_calloc(&nc->cc->schema->arena, count ? count : 1, sizeof(sch_pattern));
     size_t member = (size_t)value + 1;
     for (uint32_t k = 0; k < count; k++) {
         size_t len;
@@ -555,7 +577,8 @@ static void compile_objects(node_compiler *nc) {
     add_count_check(nc, CHECK_MAX_PROPERTIES, SCH_TYPE_OBJECT, "maxProperties");
     add_count_check(nc, CHECK_MIN_PROPERTIES, SCH_TYPE_OBJECT, "minProperties");
 
-    bool ok = read_properties(nc, &table) && read_required(nc, &table, &object) && read_patterns(nc, &object) &&
+    bool ok = read_properties(nc, &table) && read_required(nc, &table, &object) &&
+              read_patterns(nc, &object) &&
               read_dependencies(nc, &table, "dependencies", true, true);
     if (ok && drafts_after_7)
         ok = read_dependencies(nc, &table, "dependentRequired", true, false) &&
@@ -568,7 +591,9 @@ static void compile_objects(node_compiler *nc) {
     if (value >= 0 && !(object.property_names = subschema(nc, value, "propertyNames"))) goto out;
     object.has_properties = keyword(nc, "properties") >= 0;
 
-    if (table.count == 0 && object.pattern_count == 0 && !object.additional && !object.property_names) goto out;
+    if (table.count == 0 && object.pattern_count == 0 && !object.additional &&
+        !object.property_names)
+        goto out;
     finish_table(nc, &table, &object);
     add_check(nc, CHECK_PROPERTIES, SCH_TYPE_OBJECT, "properties")->u.object = object;
 
@@ -628,26 +653,32 @@ static void compile_refs(node_compiler *nc) {
     ref = ref_value(nc, "$dynamicRef");
     if (ref) {
         sch_dynamic_ref dynamic = {.ref = ref};
-        dynamic.target = sch_resolve_ref(nc->cc, nc->doc, nc->index, "$dynamicRef", ref, &dynamic.anchor);
-        if (dynamic.target) add_check(nc, CHECK_DYNAMIC_REF, SCH_TYPE_ANY, "$dynamicRef")->u.dynamic_ref = dynamic;
+        dynamic.target =
+            sch_resolve_ref(nc->cc, nc->doc, nc->index, "$dynamicRef", ref, &dynamic.anchor);
+        if (dynamic.target)
+            add_check(nc, CHECK_DYNAMIC_REF, SCH_TYPE_ANY, "$dynamicRef")->u.dynamic_ref = dynamic;
     }
 
     if (keyword(nc, "$recursiveRef") >= 0)
-        bad(nc, "$recursiveRef", "is not supported (a draft 2019-09 keyword, replaced by $dynamicRef)");
+        bad(nc, "$recursiveRef",
+            "is not supported (a draft 2019-09 keyword, replaced by $dynamicRef)");
 }
 
 static void compile_unevaluated(node_compiler *nc) {
     long value = keyword(nc, "unevaluatedItems");
     if (value >= 0) {
         sch_node *node = subschema(nc, value, "unevaluatedItems");
-        if (node) add_check(nc, CHECK_UNEVALUATED_ITEMS, SCH_TYPE_ARRAY, "unevaluatedItems")->u.node = node;
+        if (node)
+            add_check(nc, CHECK_UNEVALUATED_ITEMS, SCH_TYPE_ARRAY, "unevaluatedItems")->u.node =
+                node;
         nc->node->unevaluated_items = true;
     }
     value = keyword(nc, "unevaluatedProperties");
     if (value >= 0) {
         sch_node *node = subschema(nc, value, "unevaluatedProperties");
         if (node)
-            add_check(nc, CHECK_UNEVALUATED_PROPERTIES, SCH_TYPE_OBJECT, "unevaluatedProperties")->u.node = node;
+            add_check(nc, CHECK_UNEVALUATED_PROPERTIES, SCH_TYPE_OBJECT, "unevaluatedProperties")
+                ->u.node = node;
         nc->node->unevaluated_properties = true;
     }
 }
@@ -679,7 +710,8 @@ static void compile_node(sch_compiler *cc, size_t doc, uint32_t index) {
     }
 
     nc->node->check_count = nc->count;
-    nc->node->checks = ei_arena_alloc(&cc->schema->arena, (nc->count ? nc->count : 1) * sizeof(sch_check));
+    nc->node->checks =
+        ei_arena_alloc(&cc->schema->arena, (nc->count ? nc->count : 1) * sizeof(sch_check));
     memcpy(nc->node->checks, nc->checks, nc->count * sizeof(sch_check));
     nc->node->leaf = true;
     for (uint32_t i = 0; i < nc->count; i++) {

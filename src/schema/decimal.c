@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Exponents are clamped to this magnitude while parsing, so that adding a
- * digit count to an exponent can never overflow int64_t. */
+/* Exponents are clamped to this magnitude while parsing. Digit counts stay
+ * below 2^32, so adding one to an exponent cannot overflow int64_t. */
 #define EXPONENT_LIMIT 1000000000000000000LL
 
 /* Divisors with at most this many digits fit in uint64_t with room for one
@@ -177,7 +177,8 @@ uint64_t ei_decimal_to_count(const ei_decimal *d) {
 /* Returns true if the digits of divisor (as an integer m) divide the digits
  * of dividend (as an integer) times 10^shift, computing the remainder one
  * decimal digit at a time so that any length fits. */
-static bool digits_divide_fast(const ei_decimal *dividend, int64_t shift, const ei_decimal *divisor) {
+static bool digits_divide_fast(const ei_decimal *dividend, int64_t shift,
+                               const ei_decimal *divisor) {
     uint64_t m = 0, r = 0;
     uint32_t n = digit_count(dividend);
 
@@ -190,7 +191,8 @@ static bool digits_divide_fast(const ei_decimal *dividend, int64_t shift, const 
 /* The same for a divisor of any length: the remainder is kept as a
  * fixed-width digit string of width = divisor length + 1, and reduced by
  * repeated subtraction (at most 9 times per step). */
-static bool digits_divide_long(const ei_decimal *dividend, int64_t shift, const ei_decimal *divisor) {
+static bool digits_divide_long(const ei_decimal *dividend, int64_t shift,
+                               const ei_decimal *divisor) {
     uint32_t m_len = digit_count(divisor), width = m_len + 1;
     unsigned char stack_space[2 * (STACK_DIVISOR_DIGITS + 1)];
     unsigned char *space = stack_space;
@@ -242,7 +244,8 @@ bool ei_decimal_is_multiple(const ei_decimal *value, const ei_decimal *divisor) 
     int64_t useful = 4 * (int64_t)digit_count(divisor) + 4;
     if (shift > useful) shift = useful;
 
-    if (digit_count(divisor) <= FAST_DIVISOR_DIGITS) return digits_divide_fast(value, shift, divisor);
+    if (digit_count(divisor) <= FAST_DIVISOR_DIGITS)
+        return digits_divide_fast(value, shift, divisor);
     return digits_divide_long(value, shift, divisor);
 }
 
@@ -270,10 +273,23 @@ const int64_t ei_powers_of_ten[19] = {
 };
 
 const int64_t ei_scale_limits[19] = {
-    INT64_MAX / 1LL, INT64_MAX / 10LL, INT64_MAX / 100LL, INT64_MAX / 1000LL, INT64_MAX / 10000LL,
-    INT64_MAX / 100000LL, INT64_MAX / 1000000LL, INT64_MAX / 10000000LL, INT64_MAX / 100000000LL,
-    INT64_MAX / 1000000000LL, INT64_MAX / 10000000000LL, INT64_MAX / 100000000000LL,
-    INT64_MAX / 1000000000000LL, INT64_MAX / 10000000000000LL, INT64_MAX / 100000000000000LL,
-    INT64_MAX / 1000000000000000LL, INT64_MAX / 10000000000000000LL, INT64_MAX / 100000000000000000LL,
+    INT64_MAX / 1LL,
+    INT64_MAX / 10LL,
+    INT64_MAX / 100LL,
+    INT64_MAX / 1000LL,
+    INT64_MAX / 10000LL,
+    INT64_MAX / 100000LL,
+    INT64_MAX / 1000000LL,
+    INT64_MAX / 10000000LL,
+    INT64_MAX / 100000000LL,
+    INT64_MAX / 1000000000LL,
+    INT64_MAX / 10000000000LL,
+    INT64_MAX / 100000000000LL,
+    INT64_MAX / 1000000000000LL,
+    INT64_MAX / 10000000000000LL,
+    INT64_MAX / 100000000000000LL,
+    INT64_MAX / 1000000000000000LL,
+    INT64_MAX / 10000000000000000LL,
+    INT64_MAX / 100000000000000000LL,
     INT64_MAX / 1000000000000000000LL,
 };

@@ -1,10 +1,16 @@
 /* Format assertions ("format" when asserting) and base64 for content
- * assertions. Each check follows the grammar of the format's RFC:
- * RFC 3339 for date-time, date, time and duration, RFC 5321 for email,
- * RFC 2673 and RFC 4291 for ipv4 and ipv6, RFC 3986 and RFC 3987 for uri,
- * iri and their references, RFC 6570 for uri-template, RFC 4122 for uuid,
- * RFC 6901 and draft-bhutton-relative-json-pointer for the JSON Pointers,
- * and ECMA-262 for regex. Host names are checked in hostname.c. */
+ * assertions. Each check follows the grammar of the format's standard:
+ *
+ *   date-time, date, time, duration     RFC 3339
+ *   email, idn-email                    RFC 5321, RFC 6531
+ *   ipv4, ipv6                          RFC 2673, RFC 4291
+ *   uri, uri-reference, iri, iri-ref.   RFC 3986, RFC 3987
+ *   uri-template                        RFC 6570
+ *   uuid                                RFC 4122
+ *   json-pointer, relative-json-pointer RFC 6901, draft-bhutton-relative-json-pointer
+ *   regex                               ECMA-262
+ *
+ * Host names are checked in hostname.c. */
 #include "schema/internal.h"
 
 #include <string.h>
@@ -177,7 +183,7 @@ static bool check_duration(const char *s, size_t len) {
     size_t i = 0;
 
     if (!expect(s, len, &i, 'P')) return false;
-    /* dur-week stands alone. */
+    /* dur-week cannot be combined with other elements. */
     size_t k = i;
     while (k < len && is_digit((unsigned char)s[k])) k++;
     if (k > i && k + 1 == len && s[k] == 'W') return true;
@@ -201,9 +207,11 @@ static bool check_ipv4(const char *s, size_t len) {
         if (part > 0 && !expect(s, len, &i, '.')) return false;
         size_t start = i;
         int value = 0;
-        while (i < len && is_digit((unsigned char)s[i]) && i - start < 4) value = value * 10 + (s[i++] - '0');
+        while (i < len && is_digit((unsigned char)s[i]) && i - start < 4)
+            value = value * 10 + (s[i++] - '0');
         size_t digits = i - start;
-        if (digits == 0 || digits > 3 || value > 255 || (digits > 1 && s[start] == '0')) return false;
+        if (digits == 0 || digits > 3 || value > 255 || (digits > 1 && s[start] == '0'))
+            return false;
     }
     return i == len;
 }
@@ -250,7 +258,8 @@ static bool check_ipv6(const char *s, size_t len) {
 
 /* RFC 5321 atext, plus non-ASCII for idn-email (RFC 6531). */
 static bool is_atext(unsigned char c, bool idn) {
-    return is_alpha(c) || is_digit(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL || (idn && c >= 0x80);
+    return is_alpha(c) || is_digit(c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL ||
+           (idn && c >= 0x80);
 }
 
 static bool check_email(const char *s, size_t len, bool idn) {
@@ -291,7 +300,8 @@ static bool check_email(const char *s, size_t len, bool idn) {
     if (domain_len >= 2 && domain[0] == '[' && domain[domain_len - 1] == ']') {
         const char *literal = domain + 1;
         size_t literal_len = domain_len - 2;
-        if (literal_len > 5 && memcmp(literal, "IPv6:", 5) == 0) return check_ipv6(literal + 5, literal_len - 5);
+        if (literal_len > 5 && memcmp(literal, "IPv6:", 5) == 0)
+            return check_ipv6(literal + 5, literal_len - 5);
         return check_ipv4(literal, literal_len);
     }
     return ei_hostname_valid(domain, domain_len, idn);
@@ -327,7 +337,8 @@ static bool valid_chars(const char *s, size_t len, const char *extra, bool iri) 
             i += 2;
             continue;
         }
-        if (is_unreserved(c) || is_sub_delim(c) || (c != '\0' && strchr(extra, c)) || (iri && c >= 0x80))
+        if (is_unreserved(c) || is_sub_delim(c) || (c != '\0' && strchr(extra, c)) ||
+            (iri && c >= 0x80))
             continue;
         return false;
     }
@@ -382,8 +393,9 @@ static bool check_uri(const char *s, size_t len, bool require_scheme, bool iri) 
 
     /* A scheme is letters, then letters, digits, '+', '-', '.', then ':'. */
     size_t k = 0;
-    while (k < len && (is_alpha((unsigned char)s[k]) || (k > 0 && (is_digit((unsigned char)s[k]) ||
-                                                                    s[k] == '+' || s[k] == '-' || s[k] == '.'))))
+    while (k < len && (is_alpha((unsigned char)s[k]) ||
+                       (k > 0 && (is_digit((unsigned char)s[k]) || s[k] == '+' || s[k] == '-' ||
+                                  s[k] == '.'))))
         k++;
     bool has_scheme = k > 0 && k < len && s[k] == ':';
     if (has_scheme) {
@@ -412,8 +424,10 @@ static bool check_uri(const char *s, size_t len, bool require_scheme, bool iri) 
         path_start = end;
     }
     if (!valid_chars(s + path_start, query - path_start, ":@/", iri)) return false;
-    if (query < fragment && !valid_chars(s + query + 1, fragment - query - 1, ":@/?", iri)) return false;
-    if (fragment < len && !valid_chars(s + fragment + 1, len - fragment - 1, ":@/?", iri)) return false;
+    if (query < fragment && !valid_chars(s + query + 1, fragment - query - 1, ":@/?", iri))
+        return false;
+    if (fragment < len && !valid_chars(s + fragment + 1, len - fragment - 1, ":@/?", iri))
+        return false;
     return true;
 }
 
@@ -434,7 +448,8 @@ static bool check_uri_template(const char *s, size_t len) {
                     return false; /* dots only between varchars */
                 } else if (is_alpha(c) || is_digit(c) || c == '_' || c == '.') {
                     expect_name = false;
-                } else if (c == '%' && k + 2 < end && is_hex((unsigned char)s[k + 1]) && is_hex((unsigned char)s[k + 2])) {
+                } else if (c == '%' && k + 2 < end && is_hex((unsigned char)s[k + 1]) &&
+                           is_hex((unsigned char)s[k + 2])) {
                     k += 2;
                     expect_name = false;
                 } else if (c == ',' && !expect_name) {
@@ -458,7 +473,8 @@ static bool check_uri_template(const char *s, size_t len) {
             continue;
         }
         if (c < 0x21 || c == 0x7f || strchr("\"<>\\^`{|}", c)) return false;
-        if (c == '%' && !(i + 2 < len && is_hex((unsigned char)s[i + 1]) && is_hex((unsigned char)s[i + 2])))
+        if (c == '%' &&
+            !(i + 2 < len && is_hex((unsigned char)s[i + 1]) && is_hex((unsigned char)s[i + 2])))
             return false;
     }
     return true;

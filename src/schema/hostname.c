@@ -13,9 +13,9 @@
  *   - no combining mark first, no "--" in the third and fourth position;
  *   - the Bidi rule, with Bidi classes estimated from Unicode blocks;
  *   - an A-label form of at most 63 bytes.
- * NOTE: the estimates above (Unstable, Bidi_Class, and joining types for
- * ZERO WIDTH NON-JOINER, taken as any Arabic letter) can misjudge rare code
- * points; the full IDNA2008 tables are not built in. */
+ * NOTE: the full IDNA2008 tables are not built in, so the estimates above
+ * (Unstable, Bidi_Class, and joining types for ZERO WIDTH NON-JOINER,
+ * taken as any Arabic letter) can misjudge rare code points. */
 #include "schema/internal.h"
 
 #include <string.h>
@@ -56,29 +56,6 @@ static uint32_t category_mask(const char *name) {
 
 static bool is_ascii_ldh(uint32_t c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-/* Decodes the code point at s[*i] of valid UTF-8 and moves *i past it. */
-static uint32_t decode_utf8(const unsigned char *s, size_t len, size_t *i) {
-    uint32_t c = s[*i];
-    size_t n = 4;
-    uint32_t bits = 0x07;
-
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    if (c < 0xE0) {
-        n = 2;
-        bits = 0x1F;
-    } else if (c < 0xF0) {
-        n = 3;
-        bits = 0x0F;
-    }
-    c &= bits;
-    for (size_t k = 1; k < n && *i + k < len; k++) c = (c << 6) | (s[*i + k] & 0x3F);
-    *i += n;
-    return c;
 }
 
 /* ---- Punycode ---- */
@@ -134,7 +111,8 @@ static bool punycode_decode(const char *s, size_t len, label *out) {
         if (i / points > 0x10FFFF - n) return false;
         n += i / points;
         i %= points;
-        if (n < 0x80 || (n >= 0xD800 && n <= 0xDFFF) || out->count >= MAX_LABEL_POINTS) return false;
+        if (n < 0x80 || (n >= 0xD800 && n <= 0xDFFF) || out->count >= MAX_LABEL_POINTS)
+            return false;
         memmove(out->points + i + 1, out->points + i, (out->count - i) * sizeof(*out->points));
         out->points[i++] = n;
         out->count++;
@@ -229,7 +207,8 @@ static bool u_label_valid(const label *l) {
     uint32_t marks = category_mask("Mark");
     uint32_t letter_digits = category_mask("Ll") | category_mask("Lo") | category_mask("Lm") |
                              category_mask("Nd") | category_mask("Mn") | category_mask("Mc");
-    bool arabic_indic = false, extended_arabic_indic = false, katakana_dot = false, kana_or_han = false;
+    bool arabic_indic = false, extended_arabic_indic = false, katakana_dot = false,
+         kana_or_han = false;
 
     if (l->count == 0 || l->points[0] == '-' || l->points[l->count - 1] == '-') return false;
     if (l->count >= 4 && l->points[2] == '-' && l->points[3] == '-') return false;
@@ -241,7 +220,8 @@ static bool u_label_valid(const label *l) {
         arabic_indic |= c >= 0x0660 && c <= 0x0669;
         extended_arabic_indic |= c >= 0x06F0 && c <= 0x06F9;
         katakana_dot |= c == 0x30FB;
-        kana_or_han |= ei_unicode_in_script(EI_SCRIPT_HIRAGANA, c) || ei_unicode_in_script(EI_SCRIPT_KATAKANA, c) ||
+        kana_or_han |= ei_unicode_in_script(EI_SCRIPT_HIRAGANA, c) ||
+                       ei_unicode_in_script(EI_SCRIPT_KATAKANA, c) ||
                        ei_unicode_in_script(EI_SCRIPT_HAN, c);
     }
     /* RFC 5892 A.7 to A.9. */
@@ -256,11 +236,13 @@ static bidi_class bidi_of(uint32_t c, uint32_t nonspacing) {
     if ((c >= 0x0660 && c <= 0x0669) || c == 0x066B || c == 0x066C) return BIDI_AN;
     if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? BIDI_L : BIDI_OTHER;
     if (ei_unicode_category_of(c) & nonspacing) return BIDI_NSM;
-    if ((c >= 0x0590 && c <= 0x05FF) || (c >= 0x07C0 && c <= 0x085F) || (c >= 0xFB1D && c <= 0xFB4F) ||
-        (c >= 0x10800 && c <= 0x10FFF) || (c >= 0x1E800 && c <= 0x1EDFF))
+    if ((c >= 0x0590 && c <= 0x05FF) || (c >= 0x07C0 && c <= 0x085F) ||
+        (c >= 0xFB1D && c <= 0xFB4F) || (c >= 0x10800 && c <= 0x10FFF) ||
+        (c >= 0x1E800 && c <= 0x1EDFF))
         return BIDI_R;
-    if ((c >= 0x0600 && c <= 0x07BF) || (c >= 0x0860 && c <= 0x08FF) || (c >= 0xFB50 && c <= 0xFDFF) ||
-        (c >= 0xFE70 && c <= 0xFEFF) || (c >= 0x1EE00 && c <= 0x1EEFF))
+    if ((c >= 0x0600 && c <= 0x07BF) || (c >= 0x0860 && c <= 0x08FF) ||
+        (c >= 0xFB50 && c <= 0xFDFF) || (c >= 0xFE70 && c <= 0xFEFF) ||
+        (c >= 0x1EE00 && c <= 0x1EEFF))
         return BIDI_AL;
     return (ei_unicode_category_of(c) & category_mask("Letter")) ? BIDI_L : BIDI_OTHER;
 }
@@ -321,7 +303,7 @@ static bool read_label(const char *s, size_t len, bool idn, label *l, size_t *as
     l->count = 0;
     for (size_t k = 0; k < len;) {
         if (l->count == MAX_LABEL_POINTS) return false;
-        l->points[l->count++] = decode_utf8((const unsigned char *)s, len, &k);
+        l->points[l->count++] = ei_utf8_decode((const unsigned char *)s, len, &k);
     }
     size_t encoded = punycode_length(l);
     *ascii_len = encoded == SIZE_MAX ? SIZE_MAX : encoded + 4;

@@ -109,9 +109,11 @@ static inline bool ei_fixed_compare(ei_fixed a, ei_fixed b, int *order) {
  * when scaling would overflow. value / divisor = (a / b) × 10^(sb - sa),
  * so the side with the smaller scale is scaled up to the other. */
 static inline bool ei_fixed_is_multiple(ei_fixed value, ei_fixed divisor, bool *multiple) {
-    if (value.scale < divisor.scale && !ei_fixed_scale_up(&value.mantissa, divisor.scale - value.scale))
+    if (value.scale < divisor.scale &&
+        !ei_fixed_scale_up(&value.mantissa, divisor.scale - value.scale))
         return false;
-    if (divisor.scale < value.scale && !ei_fixed_scale_up(&divisor.mantissa, value.scale - divisor.scale))
+    if (divisor.scale < value.scale &&
+        !ei_fixed_scale_up(&divisor.mantissa, value.scale - divisor.scale))
         return false;
     *multiple = value.mantissa % divisor.mantissa == 0;
     return true;
@@ -147,7 +149,8 @@ bool ei_regex_syntax_valid(const char *pattern, size_t len);
  * alias: "L", "Letter", "digit") stands for, as a mask, or 0. */
 uint32_t ei_unicode_category_mask(const char *name, size_t len);
 /* Calls add for each run of code points whose category is in mask. */
-void ei_unicode_category_ranges(uint32_t mask, void (*add)(void *data, uint32_t lo, uint32_t hi), void *data);
+void ei_unicode_category_ranges(uint32_t mask, void (*add)(void *data, uint32_t lo, uint32_t hi),
+                                void *data);
 /* Returns the category of cp as a mask of one bit. */
 uint32_t ei_unicode_category_of(uint32_t cp);
 
@@ -181,6 +184,30 @@ long ei_json_pointer_lookup(const ei_json_doc *doc, size_t index, const char *po
 void ei_json_pointer_append(ei_buf *buf, const char *token, size_t len);
 
 /* ---- JSON values -------------------------------------------------------- */
+
+/* Decodes the code point at s[*i] of valid UTF-8 (len bytes in all) and
+ * moves *i past it. */
+static inline uint32_t ei_utf8_decode(const unsigned char *s, size_t len, size_t *i) {
+    uint32_t c = s[*i];
+    size_t n = 4;
+    uint32_t bits = 0x07;
+
+    if (c < 0x80) {
+        (*i)++;
+        return c;
+    }
+    if (c < 0xE0) {
+        n = 2;
+        bits = 0x1F;
+    } else if (c < 0xF0) {
+        n = 3;
+        bits = 0x0F;
+    }
+    c &= bits;
+    for (size_t k = 1; k < n && *i + k < len; k++) c = (c << 6) | (s[*i + k] & 0x3F);
+    *i += n;
+    return c;
+}
 
 /* Returns the raw text between the quotes of string node index. */
 static inline const char *ei_json_raw_string(const ei_json_doc *doc, size_t index, size_t *len) {
@@ -230,21 +257,25 @@ static inline ei_name_key ei_name_key_of(const char *s, size_t len) {
 }
 
 static inline void ei_name_key_hash(ei_name_key *key) {
-    uint64_t h = (key->head * 0x9e3779b97f4a7c15ull) ^ (key->tail * 0xc2b2ae3d27d4eb4full) ^ key->len;
+    uint64_t h =
+        (key->head * 0x9e3779b97f4a7c15ull) ^ (key->tail * 0xc2b2ae3d27d4eb4full) ^ key->len;
     key->hash = (uint32_t)(h >> 32) ^ (uint32_t)h;
 }
 
-/* Returns true if the names of two keys are equal; s and t are their
- * bytes, compared only when the key cannot decide (names over 16 bytes). */
-static inline bool ei_name_key_equal(const ei_name_key *a, const char *s, const ei_name_key *b, const char *t) {
+/* Returns true if the names of two keys are equal. s and t are the names'
+ * bytes, which are compared only for names over 16 bytes. */
+static inline bool ei_name_key_equal(const ei_name_key *a, const char *s, const ei_name_key *b,
+                                     const char *t) {
     if (a->head != b->head || a->tail != b->tail || a->len != b->len) return false;
     return a->len <= 16 || memcmp(s + 8, t + 8, a->len - 16) == 0;
 }
 
 /* Returns the decoded text of string node index: the raw text when it has
  * no escapes, else a copy decoded into arena. */
-static inline const char *ei_json_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena, size_t *len) {
-    if (!(doc->nodes[index].flags & EI_JSON_STRING_ESCAPED)) return ei_json_raw_string(doc, index, len);
+static inline const char *ei_json_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena,
+                                              size_t *len) {
+    if (!(doc->nodes[index].flags & EI_JSON_STRING_ESCAPED))
+        return ei_json_raw_string(doc, index, len);
     return ei_json_string_decode(doc, index, arena, len);
 }
 
@@ -614,8 +645,8 @@ void sch_fail(sch_compiler *cc, const char *fmt, ...) __attribute__((format(prin
 /* Parses text as a document at uri with the dialect it declares, or
  * draft and vocab when it declares none, and scans it. Returns its index or
  * -1. The text is copied. */
-long sch_add_document(sch_compiler *cc, const char *uri, const char *text, size_t len, uint8_t draft,
-                      uint8_t vocab);
+long sch_add_document(sch_compiler *cc, const char *uri, const char *text, size_t len,
+                      uint8_t draft, uint8_t vocab);
 /* Returns the compiled node for a scanned subschema, creating an empty one
  * and queueing it for compile.c when it is new; NULL after an error. */
 sch_node *sch_get_node(sch_compiler *cc, size_t doc, uint32_t index);

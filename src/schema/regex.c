@@ -1,17 +1,17 @@
 /* ECMA-262 regular expressions for "pattern", "patternProperties" and the
  * "regex" format, matched in linear time.
  *
- * JSON Schema patterns are ECMA-262 expressions; this engine follows the
+ * JSON Schema patterns are ECMA-262 expressions. This engine follows the
  * Unicode ("u" flag) grammar and semantics: the subject is a sequence of
- * code points, \d and \w are ASCII, \s is Unicode white space, '.' matches
- * any code point but the four line terminators, and ^ and $ match only at
- * the ends of the string. Matching is a search, as RegExp.prototype.test is:
- * "b" matches "abc".
+ * code points, \d and \w are ASCII, \s is Unicode white space, and '.'
+ * matches any code point but the four line terminators. ^ and $ match
+ * only at the ends of the string. Matching is a search, as
+ * RegExp.prototype.test is: "b" matches "abc".
  *
  * A pattern is parsed to a syntax tree and compiled to a program for a
  * Thompson NFA. When the program has no word-boundary assertion and its
  * subset construction stays small, a DFA is built at compile time over
- * intervals of code points that no instruction tells apart; matching is
+ * intervals of code points that no instruction tells apart. Matching is
  * then one table lookup per code point. Otherwise a Pike VM simulates the
  * NFA. Neither backtracks, so no pattern can take exponential time.
  *
@@ -125,23 +125,6 @@ static int32_t new_node(parser *p, ast_type type) {
     node->child = -1;
     node->next = -1;
     return (int32_t)p->count++;
-}
-
-/* Decodes the UTF-8 code point at s[*pos] (the input is valid UTF-8). */
-static uint32_t decode_utf8(const unsigned char *s, size_t len, size_t *pos) {
-    size_t i = *pos;
-    uint32_t c = s[i];
-    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-
-    if (i + n > len) n = len - i;
-    if (n == 1) {
-        *pos = i + 1;
-        return c;
-    }
-    c &= n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07;
-    for (size_t k = 1; k < n; k++) c = (c << 6) | (s[i + k] & 0x3F);
-    *pos = i + n;
-    return c;
 }
 
 /* ---- Character classes ---- */
@@ -312,7 +295,8 @@ static long parse_unicode_escape(parser *p) {
         size_t saved = p->pos;
         p->pos += 2;
         long low = read_hex(p, 4);
-        if (low >= 0xDC00 && low <= 0xDFFF) return 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00);
+        if (low >= 0xDC00 && low <= 0xDFFF)
+            return 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00);
         p->pos = saved;
     }
     return value;
@@ -408,7 +392,8 @@ static escape_kind parse_property_escape(parser *p, bool negated) {
     if (!property_set(p, (const char *)p->s + start, p->pos - start)) {
         /* Scripts and binary properties are valid ECMA-262 but need
          * tables this engine does not have. */
-        mark_unsupported(p, "Unicode property escapes other than General_Category, Any, ASCII and Assigned");
+        mark_unsupported(
+            p, "Unicode property escapes other than General_Category, Any, ASCII and Assigned");
         class_add(&p->pending, 0, CODE_POINT_END - 1);
     }
     p->pos++;
@@ -486,7 +471,8 @@ static escape_kind parse_escape(parser *p, bool in_class, uint32_t *value) {
             }
             p->pos++;
             long name = parse_group_name(p);
-            if (name >= 0) push_offset(&p->name_refs, &p->name_ref_count, &p->name_ref_cap, (size_t)name);
+            if (name >= 0)
+                push_offset(&p->name_refs, &p->name_ref_count, &p->name_ref_cap, (size_t)name);
             mark_unsupported(p, "backreferences");
             return ESCAPE_OTHER;
         }
@@ -517,7 +503,7 @@ static escape_kind parse_class_atom(parser *p, uint32_t *value) {
         p->pos++;
         return parse_escape(p, true, value);
     }
-    *value = decode_utf8(p->s, p->len, &p->pos);
+    *value = ei_utf8_decode(p->s, p->len, &p->pos);
     return ESCAPE_CHAR;
 }
 
@@ -582,7 +568,8 @@ static int32_t parse_group(parser *p, bool *assertion) {
             p->pos++;
             *assertion = true;
             mark_unsupported(p, "lookahead assertions");
-        } else if (c == '<' && p->pos + 1 < p->len && (p->s[p->pos + 1] == '=' || p->s[p->pos + 1] == '!')) {
+        } else if (c == '<' && p->pos + 1 < p->len &&
+                   (p->s[p->pos + 1] == '=' || p->s[p->pos + 1] == '!')) {
             p->pos += 2;
             *assertion = true;
             mark_unsupported(p, "lookbehind assertions");
@@ -724,7 +711,7 @@ static int32_t parse_term(parser *p) {
         break;
     default:
         atom = new_node(p, AST_CHAR);
-        p->nodes[atom].value = decode_utf8(p->s, p->len, &p->pos);
+        p->nodes[atom].value = ei_utf8_decode(p->s, p->len, &p->pos);
         break;
     }
     if (p->failed || atom < 0) return -1;
@@ -1030,14 +1017,15 @@ static bool set_empty(const uint64_t *set, uint32_t words) {
     return true;
 }
 
-static uint8_t state_flags_of(const ei_regex *re, const uint64_t *set, bool at_start, uint32_t words,
-                              uint64_t *scratch, uint32_t *stack) {
+static uint8_t state_flags_of(const ei_regex *re, const uint64_t *set, bool at_start,
+                              uint32_t words, uint64_t *scratch, uint32_t *stack) {
     uint8_t flags = 0;
 
     if (set_has(set, re->code_count - 1)) flags |= STATE_MATCH;
     memset(scratch, 0, words * sizeof(uint64_t));
     for (uint32_t pc = 0; pc < re->code_count; pc++)
-        if (set_has(set, pc) && re->code[pc].op == OP_EOL) closure(re, scratch, pc, at_start, true, stack);
+        if (set_has(set, pc) && re->code[pc].op == OP_EOL)
+            closure(re, scratch, pc, at_start, true, stack);
     if (set_has(scratch, re->code_count - 1)) flags |= STATE_MATCH_AT_END;
     if (set_empty(set, words)) flags |= STATE_DEAD;
     return flags;
@@ -1088,7 +1076,8 @@ static bool build_intervals(ei_regex *re) {
                 ADD_POINT(c->ranges[2 * i + 1] + 1);
             }
         } else if (in->op == OP_ANY) {
-            for (size_t i = 0; i < sizeof(line_breaks) / sizeof(*line_breaks); i++) ADD_POINT(line_breaks[i]);
+            for (size_t i = 0; i < sizeof(line_breaks) / sizeof(*line_breaks); i++)
+                ADD_POINT(line_breaks[i]);
         }
     }
 #undef ADD_POINT
@@ -1142,7 +1131,8 @@ static bool build_dfa(ei_regex *re) {
 
     if (re->code_count > MAX_DFA_PROGRAM) return false;
     for (uint32_t pc = 0; pc < re->code_count; pc++)
-        if (re->code[pc].op == OP_WORD_BOUNDARY || re->code[pc].op == OP_NOT_WORD_BOUNDARY) return false;
+        if (re->code[pc].op == OP_WORD_BOUNDARY || re->code[pc].op == OP_NOT_WORD_BOUNDARY)
+            return false;
     if (!build_intervals(re)) return false;
 
     set = ei_xcalloc(words, sizeof(*set));
@@ -1174,7 +1164,8 @@ static bool build_dfa(ei_regex *re) {
         }
         flags[s] = state_flags_of(re, from, s == 0, words, scratch, stack);
         if (flags[s] & (STATE_MATCH | STATE_DEAD)) {
-            for (uint32_t k = 0; k < re->interval_count; k++) table[(size_t)s * re->interval_count + k] = (uint16_t)s;
+            for (uint32_t k = 0; k < re->interval_count; k++)
+                table[(size_t)s * re->interval_count + k] = (uint16_t)s;
             continue;
         }
 
@@ -1233,7 +1224,8 @@ int ei_regex_compile(const char *pattern, size_t len, ei_regex **out, char *err,
     emit(&prog, OP_MATCH, 0, 0);
     if (prog.too_large) {
         if (err && err_len)
-            snprintf(err, err_len, "pattern is too complex: it expands to more than %d instructions",
+            snprintf(err, err_len,
+                     "pattern is too complex: it expands to more than %d instructions",
                      MAX_PROGRAM);
         goto out;
     }
@@ -1280,7 +1272,7 @@ static bool dfa_search(const ei_regex *re, const unsigned char *s, size_t len) {
             interval = re->ascii_interval[s[i]];
             i++;
         } else {
-            interval = interval_of(re, decode_utf8(s, len, &i));
+            interval = interval_of(re, ei_utf8_decode(s, len, &i));
         }
         state = re->transitions[(size_t)state * n + interval];
         uint8_t flags = re->state_flags[state];
@@ -1358,7 +1350,7 @@ static bool pike_search(const ei_regex *re, const unsigned char *s, size_t len) 
     uint32_t before = 0; /* code point before position i; none at 0 */
     for (;;) {
         size_t after_pos = i;
-        uint32_t cp = i < len ? decode_utf8(s, len, &after_pos) : 0;
+        uint32_t cp = i < len ? ei_utf8_decode(s, len, &after_pos) : 0;
         position pos = {
             .at_start = i == 0,
             .at_end = i == len,

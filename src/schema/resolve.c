@@ -182,11 +182,13 @@ static sch_resource_entry *find_resource_entry(sch_compiler *cc, const char *uri
 
 /* Returns the resource rooted at (doc, node), creating it, and makes uri
  * name it unless uri names something already. */
-static sch_resource *register_resource(sch_compiler *cc, const char *uri, size_t doc, uint32_t node) {
+static sch_resource *register_resource(sch_compiler *cc, const char *uri, size_t doc,
+                                       uint32_t node) {
     sch_resource *resource = NULL;
 
     for (size_t i = 0; i < cc->resource_count; i++)
-        if (cc->resources[i].doc == doc && cc->resources[i].node == node) resource = cc->resources[i].resource;
+        if (cc->resources[i].doc == doc && cc->resources[i].node == node)
+            resource = cc->resources[i].resource;
     if (!resource) {
         resource = ei_arena_calloc(&cc->schema->arena, 1, sizeof(*resource));
         resource->uri = ei_arena_strndup(&cc->schema->arena, uri, strlen(uri));
@@ -209,8 +211,8 @@ static sch_resource *register_resource(sch_compiler *cc, const char *uri, size_t
     return resource;
 }
 
-static void register_anchor(sch_compiler *cc, const sch_resource *resource, const char *name, size_t doc,
-                            uint32_t node, bool dynamic) {
+static void register_anchor(sch_compiler *cc, const sch_resource *resource, const char *name,
+                            size_t doc, uint32_t node, bool dynamic) {
     for (size_t i = 0; i < cc->anchor_count; i++) {
         sch_anchor_entry *a = &cc->anchors[i];
         if (a->resource == resource && strcmp(a->name, name) == 0) {
@@ -278,7 +280,8 @@ static int read_vocabulary(sch_compiler *cc, size_t doc, long vocabulary, const 
             }
         }
         if (!known && required) {
-            sch_fail(cc, "meta-schema \"%s\" requires the vocabulary \"%s\", which is not supported",
+            sch_fail(cc,
+                     "meta-schema \"%s\" requires the vocabulary \"%s\", which is not supported",
                      meta_uri, vocab_uri);
             return EI_ERR_INVALID;
         }
@@ -304,15 +307,16 @@ static int dialect_of(sch_compiler *cc, const char *schema_uri, uint8_t *draft, 
         }
     }
     if (depth >= MAX_META_SCHEMA_CHAIN) {
-        sch_fail(cc, "$schema \"%s\": meta-schemas refer to each other more than %d deep", schema_uri,
-                 MAX_META_SCHEMA_CHAIN);
+        sch_fail(cc, "$schema \"%s\": meta-schemas refer to each other more than %d deep",
+                 schema_uri, MAX_META_SCHEMA_CHAIN);
         return EI_ERR_INVALID;
     }
 
     long doc = find_document(cc, uri);
     if (doc < 0) doc = load_document(cc, uri, SCH_DRAFT2020, SCH_VOCAB_STANDARD);
     if (doc < 0) {
-        sch_fail(cc, "$schema \"%s\" is neither draft-07 nor 2020-12 and no such document was supplied",
+        sch_fail(cc,
+                 "$schema \"%s\" is neither draft-07 nor 2020-12 and no such document was supplied",
                  schema_uri);
         return EI_ERR_INVALID;
     }
@@ -327,7 +331,8 @@ static int dialect_of(sch_compiler *cc, const char *schema_uri, uint8_t *draft, 
     long meta = member(cc, (size_t)doc, 0, "$schema");
     if (meta >= 0 && json->nodes[meta].type == EI_JSON_STRING) {
         const char *meta_uri = string_value(cc, (size_t)doc, meta);
-        if (strcmp(meta_uri, schema_uri) != 0 && dialect_of(cc, meta_uri, draft, vocab, depth + 1) != EI_OK)
+        if (strcmp(meta_uri, schema_uri) != 0 &&
+            dialect_of(cc, meta_uri, draft, vocab, depth + 1) != EI_OK)
             return EI_ERR_INVALID;
     }
     long vocabulary = member(cc, (size_t)doc, 0, "$vocabulary");
@@ -386,7 +391,8 @@ static void scan_keywords(sch_compiler *cc, const scan_state *state, uint32_t in
             size_t saved = state->pointer->len;
             ei_json_pointer_append(state->pointer, key, key_len);
             holder_kind kind = subschema_keywords[i].kind;
-            if (kind == HOLDS_SCHEMA || (kind == HOLDS_SCHEMA_OR_ARRAY && node->type != EI_JSON_ARRAY)) {
+            if (kind == HOLDS_SCHEMA ||
+                (kind == HOLDS_SCHEMA_OR_ARRAY && node->type != EI_JSON_ARRAY)) {
                 scan(cc, state, (uint32_t)value, false);
             } else if (node->type == EI_JSON_ARRAY) {
                 scan_array(cc, state, (uint32_t)value);
@@ -394,7 +400,8 @@ static void scan_keywords(sch_compiler *cc, const scan_state *state, uint32_t in
                 size_t entry = value + 1;
                 for (uint32_t e = 0; e < node->count; e++) {
                     size_t entry_len;
-                    const char *entry_name = ei_json_string_text(json, entry, &cc->scratch, &entry_len);
+                    const char *entry_name =
+                        ei_json_string_text(json, entry, &cc->scratch, &entry_len);
                     scan_child(cc, state, (uint32_t)entry + 1, entry_name, entry_len);
                     entry = json->nodes[entry + 1].next;
                 }
@@ -409,7 +416,8 @@ static void scan_keywords(sch_compiler *cc, const scan_state *state, uint32_t in
 /* Applies $id: returns the new base, or NULL to keep the old one. A
  * draft 7 "$id" with a fragment also defines an anchor of that name, in
  * the resource of the returned base: *anchor is set to it. */
-static const char *apply_id(sch_compiler *cc, scan_state *state, uint32_t index, const char **anchor) {
+static const char *apply_id(sch_compiler *cc, scan_state *state, uint32_t index,
+                            const char **anchor) {
     long id = member(cc, state->doc, index, "$id");
     const ei_json_doc *json = json_of(cc, state->doc);
 
@@ -418,12 +426,14 @@ static const char *apply_id(sch_compiler *cc, scan_state *state, uint32_t index,
     /* Draft 7 ignores every keyword beside $ref, $id included. */
     if (state->draft == SCH_DRAFT7 && member(cc, state->doc, index, "$ref") >= 0) return NULL;
     if (json->nodes[id].type != EI_JSON_STRING) {
-        sch_fail(cc, "\"$id\" at %s#%s must be a string", state->resource->uri, state->pointer->data);
+        sch_fail(cc, "\"$id\" at %s#%s must be a string", state->resource->uri,
+                 state->pointer->data);
         return NULL;
     }
 
     const char *fragment;
-    const char *resolved = ei_uri_resolve(&cc->schema->arena, state->base, string_value(cc, state->doc, id));
+    const char *resolved =
+        ei_uri_resolve(&cc->schema->arena, state->base, string_value(cc, state->doc, id));
     char *base = ei_uri_split_fragment(&cc->schema->arena, resolved, &fragment);
     if (*fragment != '\0') {
         if (state->draft != SCH_DRAFT7 || fragment[0] == '/') {
@@ -444,10 +454,13 @@ static void apply_anchors(sch_compiler *cc, const scan_state *state, uint32_t in
     if (state->draft == SCH_DRAFT7) return;
     long anchor = member(cc, state->doc, index, "$anchor");
     if (anchor >= 0 && json->nodes[anchor].type == EI_JSON_STRING)
-        register_anchor(cc, state->resource, string_value(cc, state->doc, anchor), state->doc, index, false);
+        register_anchor(cc, state->resource, string_value(cc, state->doc, anchor), state->doc,
+                        index, false);
     long dynamic = member(cc, state->doc, index, "$dynamicAnchor");
-    if (state->draft == SCH_DRAFT2020 && dynamic >= 0 && json->nodes[dynamic].type == EI_JSON_STRING)
-        register_anchor(cc, state->resource, string_value(cc, state->doc, dynamic), state->doc, index, true);
+    if (state->draft == SCH_DRAFT2020 && dynamic >= 0 &&
+        json->nodes[dynamic].type == EI_JSON_STRING)
+        register_anchor(cc, state->resource, string_value(cc, state->doc, dynamic), state->doc,
+                        index, true);
 }
 
 static void record_info(sch_compiler *cc, const scan_state *state, uint32_t index) {
@@ -483,7 +496,8 @@ static void scan(sch_compiler *cc, const scan_state *outer, uint32_t index, bool
             sch_fail(cc, "\"$schema\" must be a string");
             return;
         }
-        if (dialect_of(cc, string_value(cc, state.doc, schema_uri), &state.draft, &state.vocab, 0) != EI_OK)
+        if (dialect_of(cc, string_value(cc, state.doc, schema_uri), &state.draft, &state.vocab,
+                       0) != EI_OK)
             return;
     }
 
@@ -505,8 +519,8 @@ static void scan(sch_compiler *cc, const scan_state *outer, uint32_t index, bool
 
 /* ---- Documents ---- */
 
-long sch_add_document(sch_compiler *cc, const char *uri, const char *text, size_t len, uint8_t draft,
-                      uint8_t vocab) {
+long sch_add_document(sch_compiler *cc, const char *uri, const char *text, size_t len,
+                      uint8_t draft, uint8_t vocab) {
     ei_schema *schema = cc->schema;
     sch_document *document = ei_xcalloc(1, sizeof(*document));
     ei_json_error json_err;
@@ -519,7 +533,8 @@ long sch_add_document(sch_compiler *cc, const char *uri, const char *text, size_
         free(document);
         return -1;
     }
-    schema->documents = ei_xrealloc(schema->documents, (schema->document_count + 1) * sizeof(*schema->documents));
+    schema->documents =
+        ei_xrealloc(schema->documents, (schema->document_count + 1) * sizeof(*schema->documents));
     schema->documents[schema->document_count++] = document;
 
     if (cc->doc_count == cc->doc_cap) {
@@ -559,7 +574,8 @@ static long load_document(sch_compiler *cc, const char *uri, uint8_t draft, uint
         const char *fragment;
         const char *listed = ei_uri_split_fragment(&cc->scratch, opt->documents[i].uri, &fragment);
         if (strcmp(listed, uri) == 0)
-            return sch_add_document(cc, uri, opt->documents[i].text, opt->documents[i].len, draft, vocab);
+            return sch_add_document(cc, uri, opt->documents[i].text, opt->documents[i].len, draft,
+                                    vocab);
     }
     if (opt && opt->resolver && opt->resolver(opt->resolver_data, uri, &text) == EI_OK)
         doc = sch_add_document(cc, uri, text.data ? text.data : "", text.len, draft, vocab);
@@ -582,7 +598,9 @@ sch_node *sch_get_node(sch_compiler *cc, size_t doc, uint32_t index) {
 
     sch_node *node = ei_arena_calloc(&cc->schema->arena, 1, sizeof(*node));
     uint8_t type = loaded->json->nodes[index].type;
-    node->kind = type == EI_JSON_TRUE ? NODE_TRUE : type == EI_JSON_FALSE ? NODE_FALSE : NODE_OBJECT;
+    node->kind = type == EI_JSON_TRUE    ? NODE_TRUE
+                 : type == EI_JSON_FALSE ? NODE_FALSE
+                                         : NODE_OBJECT;
     node->resource = info->resource;
     node->resource->used = true;
     node->location = info->location;
@@ -672,8 +690,8 @@ sch_node *sch_resolve_ref(sch_compiler *cc, size_t doc, uint32_t index, const ch
     if (!entry) {
         if (load_document(cc, uri, info->draft, info->vocab) < 0) {
             if (!cc->failed)
-                sch_fail(cc, "\"%s\" at %s: cannot resolve \"%s\": no document \"%s\" was supplied", keyword,
-                         info->location, ref, uri);
+                sch_fail(cc, "\"%s\" at %s: cannot resolve \"%s\": no document \"%s\" was supplied",
+                         keyword, info->location, ref, uri);
             return NULL;
         }
         entry = find_resource_entry(cc, uri);
@@ -686,7 +704,8 @@ sch_node *sch_resolve_ref(sch_compiler *cc, size_t doc, uint32_t index, const ch
 
     char *decoded = ei_uri_percent_decode(&cc->schema->arena, fragment);
     if (!decoded) {
-        sch_fail(cc, "\"%s\" at %s: invalid percent-encoding in \"%s\"", keyword, info->location, ref);
+        sch_fail(cc, "\"%s\" at %s: invalid percent-encoding in \"%s\"", keyword, info->location,
+                 ref);
         return NULL;
     }
 
@@ -732,7 +751,8 @@ bool sch_finish_resources(sch_compiler *cc) {
             if (cc->anchors[i].dynamic && cc->anchors[i].resource == resource) count++;
         if (count == resource->dynamic_anchor_count) continue;
 
-        resource->dynamic_anchors = ei_arena_calloc(&cc->schema->arena, count, sizeof(sch_dynamic_anchor));
+        resource->dynamic_anchors =
+            ei_arena_calloc(&cc->schema->arena, count, sizeof(sch_dynamic_anchor));
         resource->dynamic_anchor_count = 0;
         for (size_t i = 0; i < cc->anchor_count; i++) {
             const sch_anchor_entry *a = &cc->anchors[i];

@@ -1,10 +1,10 @@
 /* JSON Schema validation of event data (drafts 7 and 2020-12).
  *
  * A schema is compiled once into a tree of checks with every $ref resolved,
- * every pattern compiled and property names in hash tables; validating
- * then walks the tree over a parsed document (json/json.h) without
- * allocating, unless a violation is reported or the schema uses
- * unevaluatedItems or unevaluatedProperties.
+ * every pattern compiled and property names in hash tables. Validating
+ * walks the tree over a parsed document (json/json.h). It allocates only
+ * to report a violation or, for unevaluatedItems and
+ * unevaluatedProperties, to track evaluated members.
  *
  * The dialect comes from "$schema" (draft-07 or 2020-12, and draft 2019-09
  * as far as documents referenced across drafts need it), else from the
@@ -96,8 +96,8 @@ void ei_schema_result_free(ei_schema_result *result);
 
 /* Validates the value at node index root of doc. Returns EI_OK if it is
  * valid, else EI_ERR_INVALID with the violations in result, in the order
- * they were found. With result NULL only the answer is computed, which
- * stops at the first failing check. */
+ * they were found. With result NULL only validity is computed, which stops
+ * at the first failing check. */
 int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t root,
                        ei_schema_result *result);
 

@@ -87,9 +87,11 @@ static const struct {
     {"Zp", BIT(GC_ZP)},
     {"Private_Use", BIT(GC_CO)},
     {"Co", BIT(GC_CO)},
-    {"Punctuation", BIT(GC_PC) | BIT(GC_PD) | BIT(GC_PS) | BIT(GC_PE) | BIT(GC_PI) | BIT(GC_PF) | BIT(GC_PO)},
+    {"Punctuation",
+     BIT(GC_PC) | BIT(GC_PD) | BIT(GC_PS) | BIT(GC_PE) | BIT(GC_PI) | BIT(GC_PF) | BIT(GC_PO)},
     {"P", BIT(GC_PC) | BIT(GC_PD) | BIT(GC_PS) | BIT(GC_PE) | BIT(GC_PI) | BIT(GC_PF) | BIT(GC_PO)},
-    {"punct", BIT(GC_PC) | BIT(GC_PD) | BIT(GC_PS) | BIT(GC_PE) | BIT(GC_PI) | BIT(GC_PF) | BIT(GC_PO)},
+    {"punct",
+     BIT(GC_PC) | BIT(GC_PD) | BIT(GC_PS) | BIT(GC_PE) | BIT(GC_PI) | BIT(GC_PF) | BIT(GC_PO)},
     {"Separator", BIT(GC_ZS) | BIT(GC_ZL) | BIT(GC_ZP)},
     {"Z", BIT(GC_ZS) | BIT(GC_ZL) | BIT(GC_ZP)},
     {"Space_Separator", BIT(GC_ZS)},
@@ -636,7 +638,8 @@ uint32_t ei_unicode_category_mask(const char *name, size_t len) {
     return 0;
 }
 
-void ei_unicode_category_ranges(uint32_t mask, void (*add)(void *data, uint32_t lo, uint32_t hi), void *data) {
+void ei_unicode_category_ranges(uint32_t mask, void (*add)(void *data, uint32_t lo, uint32_t hi),
+                                void *data) {
     size_t n = sizeof(category_runs) / sizeof(*category_runs);
 
     for (size_t i = 0; i < n; i++) {

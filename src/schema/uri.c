@@ -6,8 +6,8 @@
 #include <string.h>
 
 /* A URI reference split into its five components (RFC 3986 appendix B).
- * Components point into the parsed text; has_* tells an empty component
- * from an absent one where the difference matters. */
+ * Components point into the parsed text. The has_* flags distinguish an
+ * empty component from an absent one where the difference matters. */
 typedef struct uri_parts {
     const char *scheme, *authority, *path, *query, *fragment;
     size_t scheme_len, authority_len, path_len, query_len, fragment_len;
@@ -78,7 +78,8 @@ static size_t remove_dot_segments(char *path, size_t len) {
         } else if (left == 2 && memcmp(rest, "/.", 2) == 0) {
             in += 1;
             path[in] = '/';
-        } else if ((left >= 4 && memcmp(rest, "/../", 4) == 0) || (left == 3 && memcmp(rest, "/..", 3) == 0)) {
+        } else if ((left >= 4 && memcmp(rest, "/../", 4) == 0) ||
+                   (left == 3 && memcmp(rest, "/..", 3) == 0)) {
             in += 3;
             if (left == 3) {
                 in--;

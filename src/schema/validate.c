@@ -6,14 +6,14 @@
  * contains, propertyNames), the first failing check ends the node.
  * Otherwise every violation is recorded, up to the result's maximum.
  *
- * Annotation tracking, which unevaluatedItems and unevaluatedProperties
- * need, costs nothing when no node asks for it: a node with one of them
+ * unevaluatedItems and unevaluatedProperties need annotation tracking,
+ * which costs nothing in schemas without them. A node with one of them
  * gives its checks a bitset of the members (or items) of its instance,
- * and every keyword that evaluates a member or item marks it there; the
+ * and every keyword that evaluates a member or item marks it there. The
  * set passes through in-place applicators ($ref, allOf, ...) and is merged
  * from branches (anyOf, oneOf, if) only when they succeed.
  *
- * Memory: instance paths and messages are built only for violations; the
+ * Memory: instance paths and messages are built only for violations. The
  * bitsets and decoded escaped strings come from a per-call arena whose
  * first 2 KiB are on the stack. */
 #include "schema/internal.h"
@@ -64,7 +64,7 @@ typedef struct vctx {
     unsigned silent;           /* > 0 while failures are not reported */
     bool stopped;              /* the result is full */
     bool collect;              /* result && !silent && !stopped */
-    bool too_deep;             /* max_depth was exceeded: the answer is no */
+    bool too_deep;             /* max_depth was exceeded: the value is invalid */
     unsigned depth;
     unsigned max_depth;
     const scope_frame *scope;
@@ -74,13 +74,14 @@ typedef struct vctx {
 /* The instance number of one eval(), parsed once when a check needs it. */
 typedef struct number_cache {
     bool parsed;
-    bool has_fixed;         /* fixed holds the value */
-    bool has_value;         /* value holds it */
+    bool has_fixed;         /* fixed contains the value */
+    bool has_value;         /* value contains it */
     ei_fixed fixed;
     ei_decimal value;
 } number_cache;
 
-static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, annotations *ann);
+static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path,
+                 annotations *ann);
 static inline bool eval_leaf(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path)
     __attribute__((always_inline));
 
@@ -186,7 +187,8 @@ static const char *value_text(vctx *ctx, const ei_json_doc *doc, uint32_t index)
     const ei_json_node *node = &doc->nodes[index];
     size_t len = node->end - node->start;
 
-    if (len <= QUOTE_MAX) return ei_arena_strndup(&ctx->result->arena, doc->text + node->start, len);
+    if (len <= QUOTE_MAX)
+        return ei_arena_strndup(&ctx->result->arena, doc->text + node->start, len);
     len = QUOTE_MAX;
     while (len > 0 && ((unsigned char)doc->text[node->start + len] & 0xC0) == 0x80) len--;
     return ei_arena_printf(&ctx->result->arena, "%.*s...", (int)len, doc->text + node->start);
@@ -270,8 +272,8 @@ static uint8_t instance_type(const ei_json_node *node) {
 }
 
 /* Compares two strings without escapes; false when either has one. */
-static inline bool plain_strings_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b, uint32_t ib,
-                                       bool *decided) {
+static inline bool plain_strings_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b,
+                                       uint32_t ib, bool *decided) {
     const ei_json_node *x = &a->nodes[ia], *y = &b->nodes[ib];
 
     *decided = !((x->flags | y->flags) & EI_JSON_STRING_ESCAPED);
@@ -281,7 +283,8 @@ static inline bool plain_strings_equal(const ei_json_doc *a, uint32_t ia, const 
 }
 
 /* ei_json_value_equal with strings without escapes compared in line. */
-static inline bool values_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b, uint32_t ib) {
+static inline bool values_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b,
+                                uint32_t ib) {
     if (a->nodes[ia].type == EI_JSON_STRING && b->nodes[ib].type == EI_JSON_STRING) {
         bool decided;
         bool equal = plain_strings_equal(a, ia, b, ib, &decided);
@@ -299,7 +302,8 @@ static inline void load_number(vctx *ctx, uint32_t inst, number_cache *number) {
     if (number->parsed) return;
     number->parsed = true;
     number->has_value = false;
-    number->has_fixed = ei_fixed_parse(ctx->doc->text + node->start, node->end - node->start, &number->fixed);
+    number->has_fixed =
+        ei_fixed_parse(ctx->doc->text + node->start, node->end - node->start, &number->fixed);
 }
 
 static const ei_decimal *number_value(vctx *ctx, uint32_t inst, number_cache *number) {
@@ -313,7 +317,8 @@ static const ei_decimal *number_value(vctx *ctx, uint32_t inst, number_cache *nu
 }
 
 __attribute__((always_inline))
-static inline int compare_to(vctx *ctx, uint32_t inst, number_cache *number, const sch_number *bound) {
+static inline int compare_to(vctx *ctx, uint32_t inst, number_cache *number,
+                             const sch_number *bound) {
     int order;
 
     load_number(ctx, inst, number);
@@ -333,7 +338,8 @@ static bool is_multiple(vctx *ctx, uint32_t inst, number_cache *number, const sc
     bool multiple;
 
     load_number(ctx, inst, number);
-    if (number->has_fixed && divisor->has_fixed && ei_fixed_is_multiple(number->fixed, divisor->fixed, &multiple))
+    if (number->has_fixed && divisor->has_fixed &&
+        ei_fixed_is_multiple(number->fixed, divisor->fixed, &multiple))
         return multiple;
     return ei_decimal_is_multiple(number_value(ctx, inst, number), &divisor->value);
 }
@@ -351,7 +357,8 @@ static const char *string_text(vctx *ctx, uint32_t inst, size_t *len) {
 /* Finds a name in the table. Members tend to come in the order the schema
  * lists them, so the entry after the last one found (*hint) is tried
  * before the hash table. */
-static inline const sch_name *lookup_name(const sch_object *object, const char *s, size_t len, uint32_t *hint) {
+static inline const sch_name *lookup_name(const sch_object *object, const char *s, size_t len,
+                                          uint32_t *hint) {
     if (object->name_count == 0) return NULL;
     ei_name_key key = ei_name_key_of(s, len);
     if (*hint < object->name_count) {
@@ -376,17 +383,20 @@ static inline const sch_name *lookup_name(const sch_object *object, const char *
 
 /* ---- Checks on any instance ---- */
 
-static bool check_type(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, uint8_t type,
-                       number_cache *number) {
+static bool check_type(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path,
+                       uint8_t type, number_cache *number) {
     uint8_t allowed = node->types;
 
     if (allowed & type) return true;
-    if (type == SCH_TYPE_NUMBER && (allowed & SCH_TYPE_INTEGER) && is_integer(ctx, inst, number)) return true;
-    REPORT(ctx, path, node, "type", "value is %s, but must be %s", type_name(type), type_list(ctx, allowed));
+    if (type == SCH_TYPE_NUMBER && (allowed & SCH_TYPE_INTEGER) && is_integer(ctx, inst, number))
+        return true;
+    REPORT(ctx, path, node, "type", "value is %s, but must be %s", type_name(type),
+           type_list(ctx, allowed));
     return false;
 }
 
-static bool check_enum(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_enum(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                       const path_frame *path) {
     const sch_value *values = c->u.enumeration.values;
     uint32_t count = c->u.enumeration.count;
     const ei_json_node *in = &ctx->nodes[inst];
@@ -416,7 +426,8 @@ static bool check_enum(vctx *ctx, const sch_node *node, const sch_check *c, uint
 }
 
 __attribute__((noinline))
-static bool check_const(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_const(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                        const path_frame *path) {
     const sch_value *value = &c->u.value;
 
     if (ei_json_value_equal(value->doc, value->index, ctx->doc, inst)) return true;
@@ -456,11 +467,13 @@ static bool check_number(vctx *ctx, const sch_node *node, const sch_check *c, ui
         break;
     }
     if (valid) return true;
-    REPORT(ctx, path, node, c->keyword, "value %s is %s %s", value_text(ctx, ctx->doc, inst), relation, bound->text);
+    REPORT(ctx, path, node, c->keyword, "value %s is %s %s", value_text(ctx, ctx->doc, inst),
+           relation, bound->text);
     return false;
 }
 
-static bool check_length(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_length(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                         const path_frame *path) {
     const ei_json_node *in = &ctx->nodes[inst];
     size_t raw = in->end - in->start - 2;
     uint64_t limit = c->u.count;
@@ -472,23 +485,26 @@ static bool check_length(vctx *ctx, const sch_node *node, const sch_check *c, ui
 
     uint64_t length = ei_json_string_length(ctx->doc, inst);
     if (c->kind == CHECK_MAX_LENGTH ? length <= limit : length >= limit) return true;
-    REPORT(ctx, path, node, c->keyword, "string has %llu characters, %s %s %llu", (unsigned long long)length,
-           c->kind == CHECK_MAX_LENGTH ? "more than" : "fewer than", c->keyword, (unsigned long long)limit);
+    REPORT(ctx, path, node, c->keyword, "string has %llu characters, %s %s %llu",
+           (unsigned long long)length, c->kind == CHECK_MAX_LENGTH ? "more than" : "fewer than",
+           c->keyword, (unsigned long long)limit);
     return false;
 }
 
-static bool check_pattern(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_pattern(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                          const path_frame *path) {
     size_t len;
     const char *text = string_text(ctx, inst, &len);
 
     if (ei_regex_search(c->u.pattern.regex, text, len)) return true;
-    REPORT(ctx, path, node, "pattern", "string %s does not match the pattern %s", quote(ctx, text, len),
-           quote(ctx, c->u.pattern.source, strlen(c->u.pattern.source)));
+    REPORT(ctx, path, node, "pattern", "string %s does not match the pattern %s",
+           quote(ctx, text, len), quote(ctx, c->u.pattern.source, strlen(c->u.pattern.source)));
     return false;
 }
 
 __attribute__((noinline))
-static bool check_format(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_format(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                         const path_frame *path) {
     size_t len;
     const char *text = string_text(ctx, inst, &len);
 
@@ -499,7 +515,8 @@ static bool check_format(vctx *ctx, const sch_node *node, const sch_check *c, ui
 }
 
 __attribute__((noinline))
-static bool check_content(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_content(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                          const path_frame *path) {
     size_t len;
     const char *text = string_text(ctx, inst, &len);
     ei_buf decoded = {0};
@@ -525,15 +542,16 @@ static bool check_content(vctx *ctx, const sch_node *node, const sch_check *c, u
 
 /* ---- Arrays ---- */
 
-static bool check_count(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_count(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                        const path_frame *path) {
     uint32_t count = ctx->nodes[inst].count;
     bool is_max = c->kind == CHECK_MAX_ITEMS || c->kind == CHECK_MAX_PROPERTIES;
     bool is_array = c->kind == CHECK_MAX_ITEMS || c->kind == CHECK_MIN_ITEMS;
 
     if (is_max ? count <= c->u.count : count >= c->u.count) return true;
-    REPORT(ctx, path, node, c->keyword, "%s has %u %s, %s %s %llu", is_array ? "array" : "object", count,
-           is_array ? "items" : "properties", is_max ? "more than" : "fewer than", c->keyword,
-           (unsigned long long)c->u.count);
+    REPORT(ctx, path, node, c->keyword, "%s has %u %s, %s %s %llu", is_array ? "array" : "object",
+           count, is_array ? "items" : "properties", is_max ? "more than" : "fewer than",
+           c->keyword, (unsigned long long)c->u.count);
     return false;
 }
 
@@ -588,7 +606,8 @@ static bool check_unique(vctx *ctx, const sch_node *node, uint32_t inst, const p
         item_hash *items = ei_arena_alloc(&ctx->scratch, n * sizeof(*items));
         uint32_t child = inst + 1;
         for (uint32_t i = 0; i < n; i++) {
-            items[i] = (item_hash){.hash = ei_json_value_hash(ctx->doc, child), .node = child, .position = i};
+            items[i] = (item_hash){
+                .hash = ei_json_value_hash(ctx->doc, child), .node = child, .position = i};
             child = ctx->nodes[child].next;
         }
         qsort(items, n, sizeof(*items), compare_item_hashes);
@@ -621,7 +640,7 @@ static bool check_items(vctx *ctx, const sch_node *node, const sch_check *c, uin
                    "item at index %u is not allowed", i);
             valid = false;
         } else if (!(sub->kind == NODE_OBJECT && sub->leaf ? eval_leaf(ctx, sub, child, &frame)
-                                                             : eval(ctx, sub, child, &frame, NULL))) {
+                                                           : eval(ctx, sub, child, &frame, NULL))) {
             valid = false;
         }
         if (!valid && !collecting(ctx)) return false;
@@ -650,14 +669,18 @@ static bool check_contains(vctx *ctx, const sch_node *node, const sch_check *c, 
 
     if (matches < contains->min) {
         if (contains->min == 1)
-            REPORT(ctx, path, node, "contains", "array has no item that matches the contains schema");
+            REPORT(ctx, path, node, "contains",
+                   "array has no item that matches the contains schema");
         else
-            REPORT(ctx, path, node, "minContains", "array has %llu items that match the contains schema, fewer than minContains %llu",
-                   (unsigned long long)matches, (unsigned long long)contains->min);
+            REPORT(
+                ctx, path, node, "minContains",
+                "array has %llu items that match the contains schema, fewer than minContains %llu",
+                (unsigned long long)matches, (unsigned long long)contains->min);
         return false;
     }
     if (matches > contains->max) {
-        REPORT(ctx, path, node, "maxContains", "array has %llu items that match the contains schema, more than maxContains %llu",
+        REPORT(ctx, path, node, "maxContains",
+               "array has %llu items that match the contains schema, more than maxContains %llu",
                (unsigned long long)matches, (unsigned long long)contains->max);
         return false;
     }
@@ -669,8 +692,9 @@ static bool check_contains(vctx *ctx, const sch_node *node, const sch_check *c, 
 /* Evaluates a member's value against sub, reporting a false schema with
  * what kind of property it rejects. */
 __attribute__((always_inline))
-static inline bool eval_member(vctx *ctx, const sch_node *node, const sch_node *sub, const char *keyword,
-                               const char *kind, uint32_t name, const path_frame *frame) {
+static inline bool eval_member(vctx *ctx, const sch_node *node, const sch_node *sub,
+                               const char *keyword, const char *kind, uint32_t name,
+                               const path_frame *frame) {
     if (sub->kind == NODE_OBJECT && sub->leaf) return eval_leaf(ctx, sub, name + 1, frame);
     if (sub->kind != NODE_FALSE) return eval(ctx, sub, name + 1, frame, NULL);
     REPORT(ctx, frame, node, keyword, "%sproperty %s is not allowed", kind, quote_name(ctx, name));
@@ -679,15 +703,17 @@ static inline bool eval_member(vctx *ctx, const sch_node *node, const sch_node *
 
 /* required, dependentRequired and dependentSchemas, once the members
  * present are known. */
-static bool check_dependencies(vctx *ctx, const sch_node *node, const sch_object *object, uint32_t inst,
-                               const path_frame *path, annotations *ann, const uint64_t *present) {
+static bool check_dependencies(vctx *ctx, const sch_node *node, const sch_object *object,
+                               uint32_t inst, const path_frame *path, annotations *ann,
+                               const uint64_t *present) {
     bool valid = true;
 
     for (uint32_t k = 0; k < object->required_count; k++) {
         uint32_t entry = object->required[k];
         if ((present[entry / 64] >> (entry % 64)) & 1) continue;
         const sch_name *name = &object->names[entry];
-        REPORT(ctx, path, node, "required", "required property %s is missing", quote(ctx, name->name, name->key.len));
+        REPORT(ctx, path, node, "required", "required property %s is missing",
+               quote(ctx, name->name, name->key.len));
         valid = false;
         if (!collecting(ctx)) return false;
     }
@@ -700,8 +726,10 @@ static bool check_dependencies(vctx *ctx, const sch_node *node, const sch_object
             uint32_t dependency = name->dependent_required[k];
             if ((present[dependency / 64] >> (dependency % 64)) & 1) continue;
             const sch_name *missing = &object->names[dependency];
-            REPORT(ctx, path, node, name->dependent_required_keyword, "property %s is required because %s is present",
-                   quote(ctx, missing->name, missing->key.len), quote(ctx, name->name, name->key.len));
+            REPORT(ctx, path, node, name->dependent_required_keyword,
+                   "property %s is required because %s is present",
+                   quote(ctx, missing->name, missing->key.len),
+                   quote(ctx, name->name, name->key.len));
             valid = false;
             if (!collecting(ctx)) return false;
         }
@@ -755,17 +783,20 @@ static bool check_properties(vctx *ctx, const sch_node *node, const sch_check *c
             for (uint32_t k = 0; k < object->pattern_count && (ok || collecting(ctx)); k++) {
                 if (!ei_regex_search(object->patterns[k].regex, text, len)) continue;
                 evaluated = true;
-                ok &= eval_member(ctx, node, object->patterns[k].node, "patternProperties", "", name, &frame);
+                ok &= eval_member(ctx, node, object->patterns[k].node, "patternProperties", "",
+                                  name, &frame);
             }
         }
         if (!evaluated && object->additional) {
             evaluated = true;
-            ok &= eval_member(ctx, node, object->additional, "additionalProperties", "additional ", name, &frame);
+            ok &= eval_member(ctx, node, object->additional, "additionalProperties", "additional ",
+                              name, &frame);
         }
         if (evaluated) mark(ann, j);
         if (object->property_names && (ok || collecting(ctx)) &&
             !eval_silent(ctx, object->property_names, name, &frame, NULL)) {
-            REPORT(ctx, &frame, node, "propertyNames", "property name %s does not match the propertyNames schema",
+            REPORT(ctx, &frame, node, "propertyNames",
+                   "property name %s does not match the propertyNames schema",
                    quote_name(ctx, name));
             ok = false;
         }
@@ -816,7 +847,8 @@ static bool check_any_of(vctx *ctx, const sch_node *node, const sch_check *c, ui
         merge(ann, &branch);
     }
     if (any) return true;
-    REPORT(ctx, path, node, "anyOf", "value does not match any of the %u schemas in anyOf", c->u.list.count);
+    REPORT(ctx, path, node, "anyOf", "value does not match any of the %u schemas in anyOf",
+           c->u.list.count);
     return false;
 }
 
@@ -841,14 +873,17 @@ static bool check_one_of(vctx *ctx, const sch_node *node, const sch_check *c, ui
         return true;
     }
     if (matches == 0)
-        REPORT(ctx, path, node, "oneOf", "value does not match any of the %u schemas in oneOf", c->u.list.count);
+        REPORT(ctx, path, node, "oneOf", "value does not match any of the %u schemas in oneOf",
+               c->u.list.count);
     else
-        REPORT(ctx, path, node, "oneOf", "value matches schemas %u and %u of oneOf, but must match exactly one",
-               first, second);
+        REPORT(ctx, path, node, "oneOf",
+               "value matches schemas %u and %u of oneOf, but must match exactly one", first,
+               second);
     return false;
 }
 
-static bool check_not(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path) {
+static bool check_not(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                      const path_frame *path) {
     if (!eval_silent(ctx, c->u.node, inst, path, NULL)) return true;
     REPORT(ctx, path, node, "not", "value must not match the schema in not");
     return false;
@@ -880,13 +915,14 @@ static const sch_node *dynamic_target(const vctx *ctx, const sch_dynamic_ref *re
     for (const scope_frame *frame = ctx->scope; frame; frame = frame->outer) {
         const sch_resource *resource = frame->resource;
         for (uint32_t k = 0; k < resource->dynamic_anchor_count; k++)
-            if (strcmp(resource->dynamic_anchors[k].name, ref->anchor) == 0) found = resource->dynamic_anchors[k].node;
+            if (strcmp(resource->dynamic_anchors[k].name, ref->anchor) == 0)
+                found = resource->dynamic_anchors[k].node;
     }
     return found ? found : ref->target;
 }
 
-static bool check_unevaluated_items(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
-                                    const path_frame *path, annotations *ann) {
+static bool check_unevaluated_items(vctx *ctx, const sch_node *node, const sch_check *c,
+                                    uint32_t inst, const path_frame *path, annotations *ann) {
     uint32_t n = ctx->nodes[inst].count, child = inst + 1;
     bool valid = true;
 
@@ -894,7 +930,8 @@ static bool check_unevaluated_items(vctx *ctx, const sch_node *node, const sch_c
         if (marked(ann, i)) continue;
         path_frame frame = {.parent = path, .value = i, .kind = PATH_ITEM};
         if (c->u.node->kind == NODE_FALSE) {
-            REPORT(ctx, &frame, node, "unevaluatedItems", "unevaluated item at index %u is not allowed", i);
+            REPORT(ctx, &frame, node, "unevaluatedItems",
+                   "unevaluated item at index %u is not allowed", i);
             valid = false;
         } else if (eval(ctx, c->u.node, child, &frame, NULL)) {
             mark(ann, i);
@@ -907,15 +944,16 @@ static bool check_unevaluated_items(vctx *ctx, const sch_node *node, const sch_c
     return valid;
 }
 
-static bool check_unevaluated_properties(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
-                                         const path_frame *path, annotations *ann) {
+static bool check_unevaluated_properties(vctx *ctx, const sch_node *node, const sch_check *c,
+                                         uint32_t inst, const path_frame *path, annotations *ann) {
     uint32_t n = ctx->nodes[inst].count, name = inst + 1;
     bool valid = true;
 
     for (uint32_t j = 0; j < n; j++, name = ctx->nodes[name + 1].next) {
         if (marked(ann, j)) continue;
         path_frame frame = {.parent = path, .value = name, .kind = PATH_MEMBER};
-        if (eval_member(ctx, node, c->u.node, "unevaluatedProperties", "unevaluated ", name, &frame)) {
+        if (eval_member(ctx, node, c->u.node, "unevaluatedProperties", "unevaluated ", name,
+                        &frame)) {
             mark(ann, j);
             continue;
         }
@@ -927,8 +965,8 @@ static bool check_unevaluated_properties(vctx *ctx, const sch_node *node, const 
 
 /* Runs a check that evaluates no subschema. */
 __attribute__((always_inline))
-static inline bool run_leaf_check(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
-                                  const path_frame *path, number_cache *number) {
+static inline bool run_leaf_check(vctx *ctx, const sch_node *node, const sch_check *c,
+                                  uint32_t inst, const path_frame *path, number_cache *number) {
     switch ((sch_check_kind)c->kind) {
     case CHECK_ENUM: return check_enum(ctx, node, c, inst, path);
     case CHECK_CONST: return check_const(ctx, node, c, inst, path);
@@ -951,8 +989,8 @@ static inline bool run_leaf_check(vctx *ctx, const sch_node *node, const sch_che
     }
 }
 
-static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst, const path_frame *path,
-                      annotations *ann, number_cache *number) {
+static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint32_t inst,
+                      const path_frame *path, annotations *ann, number_cache *number) {
     if (c->kind < CHECK_ITEMS) return run_leaf_check(ctx, node, c, inst, path, number);
     switch ((sch_check_kind)c->kind) {
     case CHECK_ITEMS: return check_items(ctx, node, c, inst, path, ann);
@@ -965,16 +1003,18 @@ static bool run_check(vctx *ctx, const sch_node *node, const sch_check *c, uint3
     case CHECK_IF: return check_if(ctx, node, c, inst, path, ann);
     case CHECK_REF: return eval_in_place(ctx, node, c->u.node, "$ref", inst, path, ann);
     case CHECK_DYNAMIC_REF:
-        return eval_in_place(ctx, node, dynamic_target(ctx, &c->u.dynamic_ref), "$dynamicRef", inst, path, ann);
+        return eval_in_place(ctx, node, dynamic_target(ctx, &c->u.dynamic_ref), "$dynamicRef", inst,
+                             path, ann);
     case CHECK_UNEVALUATED_ITEMS: return check_unevaluated_items(ctx, node, c, inst, path, ann);
-    case CHECK_UNEVALUATED_PROPERTIES: return check_unevaluated_properties(ctx, node, c, inst, path, ann);
+    case CHECK_UNEVALUATED_PROPERTIES:
+        return check_unevaluated_properties(ctx, node, c, inst, path, ann);
     default: return true;
     }
 }
 
 /* Runs the checks of node that apply to the instance type. */
-static bool run_checks(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, uint8_t type,
-                       annotations *ann, number_cache *number) {
+static bool run_checks(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path,
+                       uint8_t type, annotations *ann, number_cache *number) {
     bool valid = true;
 
     for (uint32_t i = 0; i < node->check_count; i++) {
@@ -990,7 +1030,8 @@ static bool run_checks(vctx *ctx, const sch_node *node, uint32_t inst, const pat
 /* Evaluates a leaf: a node whose checks evaluate no subschema, so it needs
  * no depth, scope or annotation bookkeeping. Inlined into the loops over
  * members and items, where most leaves are. */
-static inline bool eval_leaf(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path) {
+static inline bool eval_leaf(vctx *ctx, const sch_node *node, uint32_t inst,
+                             const path_frame *path) {
     uint8_t type = instance_type(&ctx->nodes[inst]);
     number_cache number;
     bool valid = true;
@@ -1011,7 +1052,8 @@ static inline bool eval_leaf(vctx *ctx, const sch_node *node, uint32_t inst, con
     return valid;
 }
 
-static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path, annotations *ann) {
+static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_frame *path,
+                 annotations *ann) {
     if (node->kind != NODE_OBJECT) {
         if (node->kind == NODE_TRUE) return true;
         REPORT(ctx, path, node, "false", "no value is allowed here: the schema is false");
@@ -1044,7 +1086,8 @@ static bool eval(vctx *ctx, const sch_node *node, uint32_t inst, const path_fram
     if (!outer || outer->resource != node->resource) ctx->scope = &frame;
 
     annotations local, *own = ann;
-    if ((type == SCH_TYPE_OBJECT && node->unevaluated_properties) || (type == SCH_TYPE_ARRAY && node->unevaluated_items)) {
+    if ((type == SCH_TYPE_OBJECT && node->unevaluated_properties) ||
+        (type == SCH_TYPE_ARRAY && node->unevaluated_items)) {
         local = new_annotations(ctx, in->count);
         own = &local;
     }
@@ -1075,7 +1118,8 @@ void ei_schema_result_free(ei_schema_result *result) {
     memset(result, 0, offsetof(ei_schema_result, arena));
 }
 
-int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t root, ei_schema_result *result) {
+int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t root,
+                       ei_schema_result *result) {
     vctx ctx;
     path_frame top = {.kind = PATH_ROOT};
     bool valid;
@@ -1106,10 +1150,11 @@ int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t r
         ctx.silent = 0;
         ctx.stopped = false;
         ctx.collect = true;
-        report(&ctx, &top, schema->root, "$ref",
-               "evaluation exceeded %u nested subschemas: the schema may have a reference cycle that "
-               "does not descend into the value",
-               schema->max_depth);
+        report(
+            &ctx, &top, schema->root, "$ref",
+            "evaluation exceeded %u nested subschemas: the schema may have a reference cycle that "
+            "does not descend into the value",
+            schema->max_depth);
     } else if (!valid && result && result->count == 0) {
         /* Every failing check reports itself; this keeps a failure that
          * did not (a bug) from looking like success to the caller. */

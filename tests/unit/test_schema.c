@@ -39,7 +39,8 @@ static const char *compile_error(const char *text, const ei_schema_options *opt)
     static char err[512];
     ei_schema *schema = NULL;
 
-    assert_int_equal(ei_schema_compile(text, strlen(text), opt, &schema, err, sizeof(err)), EI_ERR_INVALID);
+    assert_int_equal(ei_schema_compile(text, strlen(text), opt, &schema, err, sizeof(err)),
+                     EI_ERR_INVALID);
     assert_null(schema);
     assert_true(err[0] != '\0');
     return err;
@@ -165,12 +166,14 @@ static void decimal_rejects_invalid_text(void **state) {
     ei_decimal d;
 
     for (size_t i = 0; i < sizeof(texts) / sizeof(*texts); i++)
-        if (ei_decimal_parse(&d, texts[i], strlen(texts[i])) == EI_OK) fail_msg("accepted \"%s\"", texts[i]);
+        if (ei_decimal_parse(&d, texts[i], strlen(texts[i])) == EI_OK)
+            fail_msg("accepted \"%s\"", texts[i]);
 }
 
 static void fixed_form_agrees_with_decimal(void **state) {
     (void)state;
-    const char *texts[] = {"0", "-0", "0.42", "1", "-17", "123456789012345678", "1.000", "0.0001", "99.5"};
+    const char *texts[] = {"0",     "-0",     "0.42", "1", "-17", "123456789012345678",
+                           "1.000", "0.0001", "99.5"};
     size_t n = sizeof(texts) / sizeof(*texts);
     ei_fixed f;
 
@@ -262,8 +265,9 @@ static void regex_rejects_unsupported_features(void **state) {
     for (size_t i = 0; i < sizeof(patterns) / sizeof(*patterns); i++) {
         ei_regex *re;
         char err[160];
-        assert_int_equal(ei_regex_compile(patterns[i][0], strlen(patterns[i][0]), &re, err, sizeof(err)),
-                         EI_ERR_INVALID);
+        assert_int_equal(
+            ei_regex_compile(patterns[i][0], strlen(patterns[i][0]), &re, err, sizeof(err)),
+            EI_ERR_INVALID);
         if (!strstr(err, patterns[i][1])) fail_msg("error for %s: \"%s\"", patterns[i][0], err);
     }
     /* The "regex" format accepts what is valid ECMA-262. */
@@ -286,13 +290,15 @@ static void violation_has_path_keyword_and_message(void **state) {
     ei_schema_result result;
 
     ei_schema_result_init(&result, 10);
-    assert_int_equal(validate_into(schema, "{\"id\":\"7\",\"lines\":[{\"qty\":1},{\"qty\":2.5}]}", &result),
-                     EI_ERR_INVALID);
+    assert_int_equal(
+        validate_into(schema, "{\"id\":\"7\",\"lines\":[{\"qty\":1},{\"qty\":2.5}]}", &result),
+        EI_ERR_INVALID);
     assert_int_equal(result.count, 1);
     assert_string_equal(result.violations[0].instance_path, "/lines/1/qty");
     assert_string_equal(result.violations[0].keyword, "type");
     assert_string_equal(result.violations[0].message, "value is number, but must be integer");
-    assert_non_null(strstr(result.violations[0].schema_path, "#/properties/lines/items/properties/qty/type"));
+    assert_non_null(
+        strstr(result.violations[0].schema_path, "#/properties/lines/items/properties/qty/type"));
     ei_schema_result_free(&result);
     ei_schema_free(schema);
 }
@@ -303,7 +309,8 @@ static void violation_paths_escape_member_names(void **state) {
     ei_schema_result result;
 
     ei_schema_result_init(&result, 10);
-    assert_int_equal(validate_into(schema, "{\"id\":\"7\",\"lines\":[{\"a/b~c\":\"z\"}]}", &result), EI_ERR_INVALID);
+    assert_int_equal(validate_into(schema, "{\"id\":\"7\",\"lines\":[{\"a/b~c\":\"z\"}]}", &result),
+                     EI_ERR_INVALID);
     assert_int_equal(result.count, 1);
     assert_string_equal(result.violations[0].instance_path, "/lines/0/a~1b~0c");
     assert_string_equal(result.violations[0].keyword, "enum");
@@ -318,17 +325,20 @@ static void violations_list_every_failure(void **state) {
     ei_schema_result result;
 
     ei_schema_result_init(&result, 10);
-    assert_int_equal(validate_into(schema, "{\"id\":\"x1\",\"extra\":true}", &result), EI_ERR_INVALID);
+    assert_int_equal(validate_into(schema, "{\"id\":\"x1\",\"extra\":true}", &result),
+                     EI_ERR_INVALID);
     assert_int_equal(result.count, 3);
     assert_false(result.truncated);
 
     assert_string_equal(result.violations[0].instance_path, "/id");
     assert_string_equal(result.violations[0].keyword, "pattern");
-    assert_string_equal(result.violations[0].message, "string \"x1\" does not match the pattern \"^[0-9]+$\"");
+    assert_string_equal(result.violations[0].message,
+                        "string \"x1\" does not match the pattern \"^[0-9]+$\"");
 
     assert_string_equal(result.violations[1].instance_path, "/extra");
     assert_string_equal(result.violations[1].keyword, "additionalProperties");
-    assert_string_equal(result.violations[1].message, "additional property \"extra\" is not allowed");
+    assert_string_equal(result.violations[1].message,
+                        "additional property \"extra\" is not allowed");
 
     assert_string_equal(result.violations[2].instance_path, "");
     assert_string_equal(result.violations[2].keyword, "required");
@@ -349,7 +359,8 @@ static void violation_count_stops_at_maximum(void **state) {
     assert_string_equal(result.violations[1].message, "required property \"b\" is missing");
 
     /* The same result can be reused; a valid value leaves it empty. */
-    assert_int_equal(validate_into(schema, "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1}", &result), EI_OK);
+    assert_int_equal(validate_into(schema, "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1}", &result),
+                     EI_OK);
     assert_int_equal(result.count, 0);
     assert_false(result.truncated);
     ei_schema_result_free(&result);
@@ -365,7 +376,8 @@ static void combinator_reports_one_violation(void **state) {
     assert_int_equal(validate_into(schema, "3", &result), EI_ERR_INVALID);
     assert_int_equal(result.count, 1);
     assert_string_equal(result.violations[0].keyword, "oneOf");
-    assert_string_equal(result.violations[0].message, "value matches schemas 0 and 1 of oneOf, but must match exactly one");
+    assert_string_equal(result.violations[0].message,
+                        "value matches schemas 0 and 1 of oneOf, but must match exactly one");
     assert_true(valid(schema, "1"));
     assert_true(valid(schema, "2.5"));
     assert_false(valid(schema, "1.5"));
@@ -378,7 +390,8 @@ static void combinator_reports_one_violation(void **state) {
 static void compile_errors_name_problem_and_location(void **state) {
     (void)state;
     const char *cases[][2] = {
-        {"{\"properties\":{\"a\":{\"type\":\"strnig\"}}}", "\"type\" at #/properties/a must be one of"},
+        {"{\"properties\":{\"a\":{\"type\":\"strnig\"}}}",
+         "\"type\" at #/properties/a must be one of"},
         {"{\"minLength\":-1}", "\"minLength\" at # must be a non-negative integer"},
         {"{\"multipleOf\":0}", "\"multipleOf\" at # must be greater than 0"},
         {"{\"$ref\":\"#/$defs/missing\"}", "\"#/$defs/missing\" names nothing"},
@@ -389,11 +402,13 @@ static void compile_errors_name_problem_and_location(void **state) {
         {"{\"$schema\":\"http://example.com/unknown\"}", "neither draft-07 nor 2020-12"},
         {"{\"type\":\"string\",}", "invalid JSON at byte 17"},
         {"[]", "a schema must be a JSON object or a boolean"},
-        {"{\"$ref\":\"http://example.com/other.json\"}", "no document \"http://example.com/other.json\""},
+        {"{\"$ref\":\"http://example.com/other.json\"}",
+         "no document \"http://example.com/other.json\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         const char *message = compile_error(cases[i][0], NULL);
-        if (!strstr(message, cases[i][1])) fail_msg("schema %s: error \"%s\"", cases[i][0], message);
+        if (!strstr(message, cases[i][1]))
+            fail_msg("schema %s: error \"%s\"", cases[i][0], message);
     }
 }
 
@@ -403,7 +418,8 @@ static void ref_cycle_without_descent_stops(void **state) {
     (void)state;
     const char *schemas[] = {
         "{\"$ref\":\"#\"}",
-        "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}",
+        "{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/"
+        "$defs/a\"}",
         "{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"string\"}]}",
     };
     for (size_t i = 0; i < sizeof(schemas) / sizeof(*schemas); i++) {
@@ -423,8 +439,9 @@ static void ref_cycle_without_descent_stops(void **state) {
 
 static void recursive_schema_validates_deep_data(void **state) {
     (void)state;
-    ei_schema *schema = compile("{\"type\":\"object\",\"properties\":{\"child\":{\"$ref\":\"#\"},"
-                                "\"n\":{\"type\":\"integer\",\"maximum\":1}},\"additionalProperties\":false}");
+    ei_schema *schema =
+        compile("{\"type\":\"object\",\"properties\":{\"child\":{\"$ref\":\"#\"},"
+                "\"n\":{\"type\":\"integer\",\"maximum\":1}},\"additionalProperties\":false}");
     ei_buf text = {0};
 
     for (int i = 0; i < 200; i++) ei_buf_append_str(&text, "{\"n\":1,\"child\":");
@@ -445,7 +462,9 @@ static int resolve_from_table(void *data, const char *uri, ei_buf *out) {
     int *calls = data;
     (*calls)++;
     if (strcmp(uri, "https://schemas.example.com/money.json") != 0) return EI_ERR_NOT_FOUND;
-    ei_buf_append_str(out, "{\"$defs\":{\"amount\":{\"type\":\"string\",\"pattern\":\"^[0-9]+\\\\.[0-9]{2}$\"}}}");
+    ei_buf_append_str(
+        out,
+        "{\"$defs\":{\"amount\":{\"type\":\"string\",\"pattern\":\"^[0-9]+\\\\.[0-9]{2}$\"}}}");
     return EI_OK;
 }
 
@@ -481,10 +500,13 @@ static void remote_documents_come_from_options(void **state) {
 
 static void draft7_ref_overrides_siblings(void **state) {
     (void)state;
-    const char *body = "\"definitions\":{\"a\":{\"type\":\"integer\"}},\"$ref\":\"#/definitions/a\",\"maximum\":0}";
+    const char *body = "\"definitions\":{\"a\":{\"type\":\"integer\"}},\"$ref\":\"#/definitions/"
+                       "a\",\"maximum\":0}";
     char draft7[256], draft2020[256];
-    snprintf(draft7, sizeof(draft7), "{\"$schema\":\"http://json-schema.org/draft-07/schema#\",%s", body);
-    snprintf(draft2020, sizeof(draft2020), "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",%s", body);
+    snprintf(draft7, sizeof(draft7), "{\"$schema\":\"http://json-schema.org/draft-07/schema#\",%s",
+             body);
+    snprintf(draft2020, sizeof(draft2020),
+             "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",%s", body);
 
     ei_schema *schema = compile(draft7);
     assert_true(valid(schema, "5"));
@@ -501,9 +523,10 @@ static void draft7_ref_overrides_siblings(void **state) {
 
 static void unevaluated_properties_see_applicators(void **state) {
     (void)state;
-    ei_schema *schema = compile("{\"properties\":{\"kind\":{\"type\":\"string\"}},"
-                                "\"anyOf\":[{\"properties\":{\"a\":true}},{\"properties\":{\"b\":true}}],"
-                                "\"unevaluatedProperties\":false}");
+    ei_schema *schema =
+        compile("{\"properties\":{\"kind\":{\"type\":\"string\"}},"
+                "\"anyOf\":[{\"properties\":{\"a\":true}},{\"properties\":{\"b\":true}}],"
+                "\"unevaluatedProperties\":false}");
     assert_true(valid(schema, "{\"kind\":\"x\",\"a\":1,\"b\":2}"));
     assert_false(valid(schema, "{\"kind\":\"x\",\"c\":1}"));
 
@@ -584,7 +607,8 @@ static void numbers_bounds_are_exact(void **state) {
 
 static void format_asserts_only_when_asked(void **state) {
     (void)state;
-    const char *text = "{\"properties\":{\"at\":{\"format\":\"date-time\"},\"ip\":{\"format\":\"ipv4\"}}}";
+    const char *text =
+        "{\"properties\":{\"at\":{\"format\":\"date-time\"},\"ip\":{\"format\":\"ipv4\"}}}";
     ei_schema_options opt = {.assert_format = true};
     ei_schema *annotating = compile(text);
     ei_schema *asserting = compile_with(text, &opt);

@@ -4,7 +4,7 @@
  * with the suite's remotes/ preloaded under http://localhost:1234/.
  *
  * Each case is validated twice, through the fast path and with violations
- * collected, and both answers must match the expected one. A draft's test
+ * collected, and both results must match the expected one. A draft's test
  * fails when a required case fails that is not in known_failures below;
  * the optional cases (optional/ and optional/format/, formats asserted)
  * are counted and printed, never failed.
@@ -48,7 +48,7 @@ static const char *const meta_schema_groups[] = {
     NULL,
 };
 
-/* The meta-schema files of ajv's refs folder and the URIs they answer. */
+/* The meta-schema files of ajv's refs folder and their URIs. */
 static const struct {
     const char *file;
     const char *uri;
@@ -56,10 +56,14 @@ static const struct {
     {"json-schema-draft-07.json", "http://json-schema.org/draft-07/schema"},
     {"json-schema-2020-12/schema.json", "https://json-schema.org/draft/2020-12/schema"},
     {"json-schema-2020-12/meta/core.json", "https://json-schema.org/draft/2020-12/meta/core"},
-    {"json-schema-2020-12/meta/applicator.json", "https://json-schema.org/draft/2020-12/meta/applicator"},
-    {"json-schema-2020-12/meta/unevaluated.json", "https://json-schema.org/draft/2020-12/meta/unevaluated"},
-    {"json-schema-2020-12/meta/validation.json", "https://json-schema.org/draft/2020-12/meta/validation"},
-    {"json-schema-2020-12/meta/meta-data.json", "https://json-schema.org/draft/2020-12/meta/meta-data"},
+    {"json-schema-2020-12/meta/applicator.json",
+     "https://json-schema.org/draft/2020-12/meta/applicator"},
+    {"json-schema-2020-12/meta/unevaluated.json",
+     "https://json-schema.org/draft/2020-12/meta/unevaluated"},
+    {"json-schema-2020-12/meta/validation.json",
+     "https://json-schema.org/draft/2020-12/meta/validation"},
+    {"json-schema-2020-12/meta/meta-data.json",
+     "https://json-schema.org/draft/2020-12/meta/meta-data"},
     {"json-schema-2020-12/meta/format-annotation.json",
      "https://json-schema.org/draft/2020-12/meta/format-annotation"},
     {"json-schema-2020-12/meta/content.json", "https://json-schema.org/draft/2020-12/meta/content"},
@@ -146,9 +150,10 @@ static bool load_meta_schemas(suite *s) {
         loaded++;
     }
     if (loaded < total)
-        printf("meta-schemas not found in %s (set EI_METASCHEMA_DIR, or install the end-to-end tests' "
-               "npm packages): the cases that $ref a meta-schema are skipped\n",
-               dir);
+        printf(
+            "meta-schemas not found in %s (set EI_METASCHEMA_DIR, or install the end-to-end tests' "
+            "npm packages): the cases that $ref a meta-schema are skipped\n",
+            dir);
     return loaded == total;
 }
 
@@ -164,7 +169,8 @@ static int setup_suite(void **state) {
     s->root = ei_xstrdup(path);
     if (!is_directory(path)) {
         char reason[4200];
-        snprintf(reason, sizeof(reason), "%s not found (set EI_REFERENCE_DIR to the reference folder)", path);
+        snprintf(reason, sizeof(reason),
+                 "%s not found (set EI_REFERENCE_DIR to the reference folder)", path);
         s->skip_reason = ei_xstrdup(reason);
         return 0;
     }
@@ -195,7 +201,8 @@ static bool listed(const char *const *list, const char *key) {
 }
 
 /* Returns a string member of object index, decoded, from arena. */
-static const char *text_member(const ei_json_doc *doc, size_t index, const char *name, ei_arena *arena) {
+static const char *text_member(const ei_json_doc *doc, size_t index, const char *name,
+                               ei_arena *arena) {
     long member = ei_json_object_get(doc, index, name);
     if (member < 0) return "";
     return ei_json_string_decode(doc, (size_t)member, arena, NULL);
@@ -208,9 +215,9 @@ typedef struct file_run {
     ei_schema_draft default_draft;
 } file_run;
 
-/* Runs one case both ways; returns true if both give the expected answer. */
-static bool run_case(const ei_schema *schema, const ei_json_doc *doc, size_t data, bool expected, char *why,
-                     size_t why_len) {
+/* Runs one case both ways. Returns true if both give the expected result. */
+static bool run_case(const ei_schema *schema, const ei_json_doc *doc, size_t data, bool expected,
+                     char *why, size_t why_len) {
     ei_schema_result result;
     bool fast = ei_schema_valid(schema, doc, data);
 
@@ -266,7 +273,8 @@ static void run_file(const suite *s, const file_run *run, tally *counts, unsigne
 
         const ei_json_node *sn = &doc.nodes[schema_node];
         ei_schema *schema = NULL;
-        int compiled = ei_schema_compile(text + sn->start, sn->end - sn->start, &opt, &schema, err, sizeof(err));
+        int compiled = ei_schema_compile(text + sn->start, sn->end - sn->start, &opt, &schema, err,
+                                         sizeof(err));
 
         size_t test = (size_t)tests + 1;
         for (uint32_t t = 0; t < doc.nodes[tests].count; t++, test = doc.nodes[test].next) {
@@ -327,7 +335,8 @@ static void run_folder(const suite *s, const char *draft, const char *sub, bool 
     if (!d) return;
     while ((entry = readdir(d)) != NULL && n < 256) {
         size_t len = strlen(entry->d_name);
-        if (len > 5 && strcmp(entry->d_name + len - 5, ".json") == 0) names[n++] = ei_xstrdup(entry->d_name);
+        if (len > 5 && strcmp(entry->d_name + len - 5, ".json") == 0)
+            names[n++] = ei_xstrdup(entry->d_name);
     }
     closedir(d);
     qsort(names, n, sizeof(*names), compare_names);
@@ -335,7 +344,8 @@ static void run_folder(const suite *s, const char *draft, const char *sub, bool 
     for (size_t i = 0; i < n; i++) {
         char name[512];
         snprintf(name, sizeof(name), "%s%s", sub, names[i]);
-        file_run run = {.draft = draft, .name = name, .required = required, .default_draft = default_draft};
+        file_run run = {
+            .draft = draft, .name = name, .required = required, .default_draft = default_draft};
         run_file(s, &run, counts, unexpected);
         free(names[i]);
     }
