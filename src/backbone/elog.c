@@ -235,6 +235,7 @@ typedef struct ei_elog {
     atomic_bool failing;            /* the last commit attempt failed */
     atomic_bool checkpoint_failing; /* the last checkpoint failed */
     atomic_uint_least64_t commits;
+    atomic_size_t queued_events;    /* events queued and not yet taken by the writer */
 } ei_elog;
 
 static const ei_backbone_ops elog_ops;
@@ -798,6 +799,7 @@ static ei_produce *take_batch(ei_elog *log) {
     log->head = last->next;
     if (!log->head) log->tail = NULL;
     last->next = NULL;
+    atomic_fetch_sub(&log->queued_events, events);
     return first;
 }
 
@@ -925,6 +927,7 @@ static int elog_produce(ei_backbone *backbone, ei_produce *req) {
     else
         log->head = req;
     log->tail = req;
+    atomic_fetch_add(&log->queued_events, req->count);
     pthread_cond_signal(&log->wake);
     pthread_mutex_unlock(&log->mutex);
     return EI_OK;
@@ -989,11 +992,30 @@ static void elog_close(ei_backbone *backbone) {
     elog_destroy(log);
 }
 
+/* Runs on an HTTP worker thread: reads an atomic and stats the WAL file. */
+static void elog_metrics(ei_backbone *backbone, ei_buf *out) {
+    ei_elog *log = (ei_elog *)backbone;
+    ei_metrics_write_gauge(out, "event_issuer_embedded_log_queue_events",
+                           "Events waiting for the writer of the embedded event log.",
+                           (double)atomic_load(&log->queued_events));
+
+    /* The WAL grows while checkpoints fail or a long read (a backup) holds
+     * an old snapshot. */
+    char *wal_path = join_path(log->data_dir, "events.db-wal");
+    struct stat st;
+    if (stat(wal_path, &st) == 0)
+        ei_metrics_write_gauge(out, "event_issuer_embedded_log_wal_bytes",
+                               "Size of the write-ahead log file of the embedded event log.",
+                               (double)st.st_size);
+    free(wal_path);
+}
+
 static const ei_backbone_ops elog_ops = {
     .name = "elog",
     .produce = elog_produce,
     .health = elog_health,
     .close = elog_close,
+    .metrics = elog_metrics,
 };
 
 int ei_elog_open(const ei_elog_options *options, ei_backbone **backbone, char *err,

@@ -151,6 +151,17 @@ describe('metrics of known traffic', () => {
         assert.equal(Number(bounds[bounds.length - 2]), 10);
     });
 
+    test('embedded log reports its queue and WAL', async () => {
+        const res = await post(JSON.stringify(structuredEvent()));
+        assert.equal(res.status, 200, res.text);
+        const { families } = await scrape(server.url);
+        const queue = families.find((f) => f.name === 'event_issuer_embedded_log_queue_events');
+        assert.equal(queue?.type, 'gauge');
+        // Every request has been answered, so nothing waits for the writer.
+        assert.equal(sampleValue(families, 'event_issuer_embedded_log_queue_events'), 0);
+        assert.ok(sampleValue(families, 'event_issuer_embedded_log_wal_bytes') > 0);
+    });
+
     test('process metrics describe this process', async () => {
         const { families } = await scrape(server.url);
         assert.ok(sampleValue(families, 'process_resident_memory_bytes') > 1024 * 1024);
