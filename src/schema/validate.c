@@ -69,6 +69,7 @@ typedef struct vctx {
     unsigned max_depth;
     const scope_frame *scope;
     ei_arena scratch;
+    ei_buf text;               /* reused to build the strings of violations */
 } vctx;
 
 /* The instance number of one eval(), parsed once when a check needs it. */
@@ -95,7 +96,7 @@ static const char *instance_path(vctx *ctx, const path_frame *path) {
     const path_frame *frames[64];
     const path_frame **stack = frames;
     size_t depth = 0, cap = 64;
-    ei_buf out = {0};
+    ei_buf *out = &ctx->text;
 
     for (const path_frame *f = path; f && f->kind != PATH_ROOT; f = f->parent) {
         if (depth == cap) {
@@ -107,21 +108,20 @@ static const char *instance_path(vctx *ctx, const path_frame *path) {
         }
         stack[depth++] = f;
     }
-    ei_buf_append(&out, "", 0);
+    ei_buf_reset(out);
+    ei_buf_append(out, "", 0);
     while (depth-- > 0) {
         const path_frame *f = stack[depth];
         if (f->kind == PATH_ITEM) {
-            ei_buf_printf(&out, "/%u", f->value);
+            ei_buf_printf(out, "/%u", f->value);
         } else {
             size_t len;
             const char *name = ei_json_string_text(ctx->doc, f->value, &ctx->result->arena, &len);
-            ei_json_pointer_append(&out, name, len);
+            ei_json_pointer_append(out, name, len);
         }
     }
     if (stack != frames) free(stack);
-    const char *text = ei_arena_strndup(&ctx->result->arena, out.data, out.len);
-    ei_buf_free(&out);
-    return text;
+    return ei_arena_strndup(&ctx->result->arena, out->data, out->len);
 }
 
 __attribute__((format(printf, 5, 6)))
@@ -143,7 +143,12 @@ static void report(vctx *ctx, const path_frame *path, const sch_node *node, cons
     ei_schema_violation *v = &r->violations[r->count++];
     v->instance_path = instance_path(ctx, path);
     v->keyword = keyword;
-    v->schema_path = ei_arena_printf(&r->arena, "%s/%s", node->location, keyword);
+    size_t location_len = strlen(node->location), keyword_len = strlen(keyword);
+    char *schema_path = ei_arena_alloc(&r->arena, location_len + keyword_len + 2);
+    memcpy(schema_path, node->location, location_len);
+    schema_path[location_len] = '/';
+    memcpy(schema_path + location_len + 1, keyword, keyword_len + 1);
+    v->schema_path = schema_path;
     v->message = ei_arena_strndup(&r->arena, message, strlen(message));
     if (r->count >= (r->max_violations ? r->max_violations : 1)) {
         ctx->stopped = true;
@@ -161,7 +166,7 @@ static void report(vctx *ctx, const path_frame *path, const sch_node *node, cons
 
 /* Returns s as a JSON string literal of at most QUOTE_MAX bytes. */
 static const char *quote(vctx *ctx, const char *s, size_t len) {
-    ei_buf out = {0};
+    ei_buf *out = &ctx->text;
     const char *ellipsis = "";
 
     if (len > QUOTE_MAX) {
@@ -169,11 +174,10 @@ static const char *quote(vctx *ctx, const char *s, size_t len) {
         while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
         ellipsis = "...";
     }
-    ei_json_write_string(&out, s, len);
-    ei_buf_append_str(&out, ellipsis);
-    const char *text = ei_arena_strndup(&ctx->result->arena, out.data, out.len);
-    ei_buf_free(&out);
-    return text;
+    ei_buf_reset(out);
+    ei_json_write_string(out, s, len);
+    ei_buf_append_str(out, ellipsis);
+    return ei_arena_strndup(&ctx->result->arena, out->data, out->len);
 }
 
 static const char *quote_name(vctx *ctx, uint32_t name) {
@@ -210,18 +214,17 @@ static const char *type_name(uint8_t bit) {
 static const char *type_list(vctx *ctx, uint8_t types) {
     const char *names[7];
     size_t n = 0;
-    ei_buf out = {0};
+    ei_buf *out = &ctx->text;
 
     for (uint8_t bit = 1; bit <= SCH_TYPE_INTEGER; bit <<= 1)
         if (types & bit) names[n++] = type_name(bit);
-    ei_buf_append(&out, "", 0);
+    ei_buf_reset(out);
+    ei_buf_append(out, "", 0);
     for (size_t i = 0; i < n; i++) {
-        if (i > 0) ei_buf_append_str(&out, i + 1 == n ? " or " : ", ");
-        ei_buf_append_str(&out, names[i]);
+        if (i > 0) ei_buf_append_str(out, i + 1 == n ? " or " : ", ");
+        ei_buf_append_str(out, names[i]);
     }
-    const char *text = ei_arena_strndup(&ctx->result->arena, out.data, out.len);
-    ei_buf_free(&out);
-    return text;
+    return ei_arena_strndup(&ctx->result->arena, out->data, out->len);
 }
 
 /* ---- Annotations ---- */
@@ -1139,6 +1142,7 @@ int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t r
     ctx.depth = 0;
     ctx.max_depth = schema->max_depth;
     ctx.scope = NULL;
+    ctx.text = (ei_buf){0};
     ei_arena_init(&ctx.scratch);
     valid = eval(&ctx, schema->root, (uint32_t)root, &top, NULL);
 
@@ -1164,6 +1168,7 @@ int ei_schema_validate(const ei_schema *schema, const ei_json_doc *doc, size_t r
         report(&ctx, &top, schema->root, "false", "value is not valid");
     }
     ei_arena_free(&ctx.scratch);
+    ei_buf_free(&ctx.text);
     return valid ? EI_OK : EI_ERR_INVALID;
 }
 
