@@ -10,7 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { send } from './http.mjs';
-import { assertNoSanitizerReport, makeDataDir, runCli, serverBinary, startServer } from './server.mjs';
+import {
+    UNREGISTERED_TYPES_ARG, assertNoSanitizerReport, makeDataDir, runCli, serverBinary, startServer,
+} from './server.mjs';
 
 export const KEY_HEADER = 'Ocp-Apim-Subscription-Key';
 export const KEY_PATTERN = /^eik_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -340,10 +342,12 @@ class CapturingServer {
 }
 
 // Starts `event-issuer serve` on 127.0.0.1 with a free port and keeps both
-// output streams. Resolves once the server logs its address.
+// output streams. Resolves once the server logs its address. Event types
+// without a registered schema are accepted, as with startServer.
 export async function startServerCapturingStdout({ dataDir, args = [] } = {}) {
     const dir = dataDir ?? (await makeDataDir());
-    const child = spawn(serverBinary(), ['serve', '--listen', '127.0.0.1:0', '--data', dir, ...args],
+    const child = spawn(serverBinary(),
+        ['serve', '--listen', '127.0.0.1:0', '--data', dir, UNREGISTERED_TYPES_ARG, ...args],
         { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new CapturingServer(child, dir);
     child.stdout.setEncoding('utf8');

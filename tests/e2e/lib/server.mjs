@@ -99,16 +99,22 @@ class Server {
     }
 }
 
+// The argument that lets a test server accept event types without a
+// registered schema, which most suites produce.
+export const UNREGISTERED_TYPES_ARG = '--require-registered-types=false';
+
 // Starts `event-issuer serve` on dataDir (a new temporary folder if omitted)
 // with extra command-line args and environment variables env, and resolves
 // once it logs its address. Unless auth is set, API keys are off
 // (--insecure-no-auth), so every request is produced as principal
-// "anonymous".
-export async function startServer({ dataDir, args = [], auth = false, env = {} } = {}) {
+// "anonymous". Unless registeredTypes is set, event types without a
+// registered schema are accepted (--require-registered-types=false).
+export async function startServer({ dataDir, args = [], auth = false, registeredTypes = false, env = {} } = {}) {
     const dir = dataDir ?? (await makeDataDir());
     const authArgs = auth ? [] : ['--insecure-no-auth'];
+    const typeArgs = registeredTypes ? [] : [UNREGISTERED_TYPES_ARG];
     const child = spawn(serverBinary(),
-        ['serve', '--listen', '127.0.0.1:0', '--data', dir, ...authArgs, ...args],
+        ['serve', '--listen', '127.0.0.1:0', '--data', dir, ...authArgs, ...typeArgs, ...args],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     child.stdout.resume();
 
