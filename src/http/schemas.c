@@ -73,6 +73,20 @@ static const char *quoted(schema_check *check, const char *value) {
     return ei_arena_strndup(&check->req->arena, text, strlen(text));
 }
 
+/* Quotes a URI for a message as a JSON string, cut after 200 bytes:
+ * longer than ei_registry_quote allows, because URIs often are. */
+#define URI_SHOWN_MAX 200
+
+static const char *quoted_uri(schema_check *check, const char *value) {
+    ei_buf text = {0};
+    size_t len = strlen(value);
+    ei_json_write_string(&text, value, len > URI_SHOWN_MAX ? URI_SHOWN_MAX : len);
+    if (len > URI_SHOWN_MAX) ei_buf_append_str(&text, "...");
+    const char *copy = ei_arena_strndup(&check->req->arena, text.data, text.len);
+    ei_buf_free(&text);
+    return copy;
+}
+
 /* Validates the data of ev against schema and lists the violations. */
 static void validate_data(schema_check *check, const ei_event *ev, size_t index,
                           const ei_registered_schema *schema) {
@@ -130,7 +144,7 @@ static void check_event(schema_check *check, const ei_event *ev, size_t index) {
                                       "dataschema %s names no registered version of the schema "
                                       "of %s; use the $id of a version or a URL ending in "
                                       "/schemas/TYPE/versions/N (the latest is version %d)",
-                                      quoted(check, ev->dataschema), quoted(check, ev->type),
+                                      quoted_uri(check, ev->dataschema), quoted(check, ev->type),
                                       ei_registry_type_version(type, 0)->version));
             return;
         }
