@@ -35,9 +35,12 @@
 /* Instructions a program may have after counted repetitions expand. */
 #define MAX_PROGRAM 20000
 /* Limits of the compile-time DFA; beyond them the Pike VM matches. */
-#define MAX_DFA_PROGRAM 512
+#define MAX_DFA_PROGRAM 4096
 #define MAX_DFA_STATES 1024
 #define MAX_DFA_TABLE 65536
+/* Steps (instructions scanned and state words compared) that building a
+ * DFA may take, which keeps compiling a large pattern within tens of ms. */
+#define MAX_DFA_WORK (1u << 26)
 #define MAX_INTERVALS 512
 /* Programs up to this size run the Pike VM on stack buffers. */
 #define PIKE_STACK_PROGRAM 256
@@ -972,10 +975,13 @@ static bool inst_consumes(const ei_regex *re, const inst *in, uint32_t cp) {
 
 /* ---- DFA construction ---- */
 
+/* The DFA states found so far, each a set of NFA instructions, with a
+ * hash index to find a set again. */
 typedef struct bitset_list {
     uint64_t *bits;   /* state_count × words */
     uint32_t words;
     uint32_t count, cap;
+    uint32_t index[2 * MAX_DFA_STATES]; /* state + 1 by hash; 0 is empty */
 } bitset_list;
 
 /* Adds the epsilon closure of pc to set. BOL is passed only at_start; EOL
@@ -1033,10 +1039,18 @@ static uint8_t state_flags_of(const ei_regex *re, const uint64_t *set, bool at_s
 
 /* Returns the index of set in list, adding it if new; -1 when full. */
 static long intern_state(bitset_list *list, const uint64_t *set) {
-    for (uint32_t i = 0; i < list->count; i++)
+    const uint32_t mask = 2 * MAX_DFA_STATES - 1;
+    uint64_t hash = 0;
+    uint32_t slot;
+
+    for (uint32_t w = 0; w < list->words; w++) hash = (hash ^ set[w]) * 0x9e3779b97f4a7c15ull;
+    for (slot = (uint32_t)(hash >> 40) & mask; list->index[slot] != 0; slot = (slot + 1) & mask) {
+        uint32_t i = list->index[slot] - 1;
         if (memcmp(list->bits + (size_t)i * list->words, set, list->words * sizeof(uint64_t)) == 0)
             return i;
+    }
     if (list->count == MAX_DFA_STATES) return -1;
+    list->index[slot] = list->count + 1;
     if (list->count == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 16;
         list->bits = ei_xrealloc(list->bits, (size_t)list->cap * list->words * sizeof(uint64_t));
@@ -1121,12 +1135,15 @@ static bool build_dfa(ei_regex *re) {
      * the only one where ^ holds: the same set means another state there. */
     uint32_t start_bit = re->code_count;
     uint32_t words = (re->code_count + 1 + 63) / 64;
-    bitset_list states = {.words = words};
+    bitset_list *states = ei_xcalloc(1, sizeof(*states));
+
+    states->words = words;
     uint64_t *set = NULL, *scratch = NULL, *restart = NULL;
     uint32_t *stack = NULL;
     uint16_t *table = NULL;
     uint8_t *flags = NULL;
     size_t table_cap = 0, flags_cap = 0;
+    uint64_t work = 0;
     bool built = false;
 
     if (re->code_count > MAX_DFA_PROGRAM) return false;
@@ -1147,10 +1164,10 @@ static bool build_dfa(ei_regex *re) {
     closure(re, restart, 0, false, false, stack);
     closure(re, set, 0, true, false, stack);
     set[start_bit / 64] |= 1ull << (start_bit % 64);
-    if (intern_state(&states, set) < 0) goto out;
+    if (intern_state(states, set) < 0) goto out;
 
-    for (uint32_t s = 0; s < states.count; s++) {
-        const uint64_t *from = states.bits + (size_t)s * words;
+    for (uint32_t s = 0; s < states->count; s++) {
+        const uint64_t *from = states->bits + (size_t)s * words;
         size_t need = (size_t)(s + 1) * re->interval_count;
 
         if (need > MAX_DFA_TABLE) goto out;
@@ -1171,13 +1188,15 @@ static bool build_dfa(ei_regex *re) {
 
         for (uint32_t k = 0; k < re->interval_count; k++) {
             uint32_t cp = re->interval_starts[k];
+            work += re->code_count + words;
+            if (work > MAX_DFA_WORK) goto out;
             memcpy(set, restart, words * sizeof(*set));
             for (uint32_t pc = 0; pc < re->code_count; pc++) {
-                from = states.bits + (size_t)s * words; /* intern_state may move it */
+                from = states->bits + (size_t)s * words; /* intern_state may move it */
                 if (set_has(from, pc) && inst_consumes(re, &re->code[pc], cp))
                     closure(re, set, pc + 1, false, false, stack);
             }
-            long target = intern_state(&states, set);
+            long target = intern_state(states, set);
             if (target < 0) goto out;
             table[(size_t)s * re->interval_count + k] = (uint16_t)target;
         }
@@ -1185,14 +1204,15 @@ static bool build_dfa(ei_regex *re) {
 
     re->transitions = table;
     re->state_flags = flags;
-    re->state_count = states.count;
+    re->state_count = states->count;
     re->has_dfa = true;
     table = NULL;
     flags = NULL;
     built = true;
 
 out:
-    free(states.bits);
+    free(states->bits);
+    free(states);
     free(set);
     free(scratch);
     free(restart);
