@@ -1135,9 +1135,7 @@ static bool build_dfa(ei_regex *re) {
      * the only one where ^ holds: the same set means another state there. */
     uint32_t start_bit = re->code_count;
     uint32_t words = (re->code_count + 1 + 63) / 64;
-    bitset_list *states = ei_xcalloc(1, sizeof(*states));
-
-    states->words = words;
+    bitset_list *states = NULL;
     uint64_t *set = NULL, *scratch = NULL, *restart = NULL;
     uint32_t *stack = NULL;
     uint16_t *table = NULL;
@@ -1152,11 +1150,13 @@ static bool build_dfa(ei_regex *re) {
             return false;
     if (!build_intervals(re)) return false;
 
+    states = ei_xcalloc(1, sizeof(*states));
+    states->words = words;
     set = ei_xcalloc(words, sizeof(*set));
     scratch = ei_xcalloc(words, sizeof(*scratch));
     restart = ei_xcalloc(words, sizeof(*restart));
-    /* Each pc is pushed at most twice per closure (once per predecessor
-     * SPLIT edge it can be reached by is bounded by the program size). */
+    /* A closure pushes at most two entries (the branches of a SPLIT) for
+     * each instruction it adds, so 2 × code_count + 1 entries suffice. */
     stack = ei_xmalloc(2 * (size_t)re->code_count * sizeof(*stack) + 16);
 
     /* A search may start a match at any later position: every step adds
