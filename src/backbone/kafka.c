@@ -13,6 +13,8 @@
  *              content-type     datacontenttype; application/json when
  *                               the event has data but no
  *                               datacontenttype; absent otherwise
+ *              traceparent      the request's W3C trace context, not an
+ *              tracestate       attribute (tracestate only when sent)
  *   value      the data bytes as received, or null (no data)
  *   timestamp  CreateTime, set by librdkafka when the record is queued
  *
@@ -530,9 +532,17 @@ static void add_attribute_header(rd_kafka_headers_t *headers, const ei_ce_attr *
     if (name != stack_name) free(name);
 }
 
+/* Adds the request's W3C trace context, which is not an event attribute
+ * and so not a ce_ header. */
+static void add_trace_headers(rd_kafka_headers_t *headers, const ei_produce *req) {
+    if (req->traceparent) rd_kafka_header_add(headers, "traceparent", -1, req->traceparent, -1);
+    if (req->tracestate) rd_kafka_header_add(headers, "tracestate", -1, req->tracestate, -1);
+}
+
 /* Builds the headers of ev; see the record layout at the top. */
-static rd_kafka_headers_t *make_headers(const ei_event *ev) {
-    rd_kafka_headers_t *headers = rd_kafka_headers_new(ev->attr_count + 1);
+static rd_kafka_headers_t *make_headers(const ei_produce *req, const ei_event *ev) {
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(ev->attr_count + 3);
+    add_trace_headers(headers, req);
     for (size_t i = 0; i < ev->attr_count; i++) {
         if (strcmp(ev->attrs[i].name, "datacontenttype") == 0) continue;
         add_attribute_header(headers, &ev->attrs[i]);
@@ -544,9 +554,9 @@ static rd_kafka_headers_t *make_headers(const ei_event *ev) {
     return headers;
 }
 
-static rd_kafka_resp_err_t produce_event(ei_kafka *kafka, const char *topic, const ei_event *ev,
-                                         message_ref *ref) {
-    rd_kafka_headers_t *headers = make_headers(ev);
+static rd_kafka_resp_err_t produce_event(ei_kafka *kafka, const ei_produce *req, const char *topic,
+                                         const ei_event *ev, message_ref *ref) {
+    rd_kafka_headers_t *headers = make_headers(req, ev);
     const char *key = ev->partitionkey;
 
     /* No RD_KAFKA_MSG_F_COPY or F_FREE: librdkafka borrows the value,
@@ -562,11 +572,17 @@ static rd_kafka_resp_err_t produce_event(ei_kafka *kafka, const char *topic, con
     return err;
 }
 
-static rd_kafka_resp_err_t produce_tombstone(ei_kafka *kafka, const char *topic, const char *key,
-                                             message_ref *ref) {
-    return rd_kafka_producev(kafka->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(0),
-                             RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(NULL, 0),
-                             RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
+static rd_kafka_resp_err_t produce_tombstone(ei_kafka *kafka, const ei_produce *req,
+                                             const char *topic, message_ref *ref) {
+    const char *key = req->tombstone_key;
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(2);
+    add_trace_headers(headers, req);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        kafka->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(0),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(NULL, 0), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(ref), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(headers);
+    return err;
 }
 
 /* Queues the record of event index. A record that cannot be queued gets
@@ -587,8 +603,8 @@ static void produce_one(ei_kafka *kafka, pending_request *pending, size_t index)
     }
 
     rd_kafka_resp_err_t err =
-        req->events ? produce_event(kafka, topic, &req->events[index], &pending->refs[index])
-                    : produce_tombstone(kafka, topic, req->tombstone_key, &pending->refs[index]);
+        req->events ? produce_event(kafka, req, topic, &req->events[index], &pending->refs[index])
+                    : produce_tombstone(kafka, req, topic, &pending->refs[index]);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
 
     fail_delivery(delivery, EI_NOT_PERSISTED, error_kind_of(err), "%s: %s",

@@ -21,6 +21,15 @@ const PREFIX = 'e2e.';
 const TRICKY_DATA = '{\n\t"big":12345678901234567890, "name":"Caf\\u00e9", "raw":"Café 🚀",\r\n "z":[ 1 , 2 ] }';
 
 // Builds structured JSON text with dataText spliced in as the data member.
+const TRACEPARENT_FORMAT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+// Splits [name, value] header pairs into the event's headers and the
+// request's trace context headers (traceparent, tracestate).
+function splitTraceHeaders(headers) {
+    const isTrace = ([name]) => name === 'traceparent' || name === 'tracestate';
+    return [headers.filter((h) => !isTrace(h)), headers.filter(isTrace)];
+}
+
 function structuredText(attributes, dataText) {
     if (dataText === undefined) {
         return JSON.stringify(attributes);
@@ -78,7 +87,10 @@ describe('Kafka record mapping', () => {
         const record = await onlyRecord(cluster, PREFIX + type);
         assert.equal(record.key, 'customer-42');
         assert.equal(record.payload, TRICKY_DATA);
-        assert.deepEqual(kcatHeaders(record).sort(), [
+        const [eventHeaders, traceHeaders] = splitTraceHeaders(kcatHeaders(record));
+        assert.equal(traceHeaders.length, 1, 'one traceparent header, no tracestate');
+        assert.match(traceHeaders[0][1], TRACEPARENT_FORMAT);
+        assert.deepEqual(eventHeaders.sort(), [
             ['ce_dataschema', 'https://example.com/order.json'],
             ['ce_id', id],
             ['ce_partitionkey', 'customer-42'],
@@ -152,6 +164,38 @@ describe('Kafka record mapping', () => {
         // declares application/json.
         assert.equal(event.datacontenttype, 'application/json');
         assert.equal(event.partitionkey, undefined);
+    });
+
+    test('request trace context becomes record headers', async (t) => {
+        if (skipReason) {
+            t.skip(skipReason);
+            return;
+        }
+        const type = uniqueType('traced');
+        const id = uniqueId('traced');
+        const requestTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+        const eventTraceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+        const body = structuredText({ specversion: '1.0', type, source: '/e2e/kafka', id,
+            traceparent: eventTraceparent }, '{"a":1}');
+
+        const res = await send(server.url, {
+            path: `/${TENANT}/produce`,
+            headers: {
+                'Content-Type': 'application/cloudevents+json',
+                traceparent: `00-${requestTrace}-00f067aa0ba902b7-01`,
+                tracestate: 'vendor=value',
+            },
+            body,
+        });
+
+        assertPersisted(res, id);
+        const headers = Object.fromEntries(kcatHeaders(await onlyRecord(cluster, PREFIX + type)));
+        // The record carries the request's trace with the server's own span.
+        assert.match(headers.traceparent, new RegExp(`^00-${requestTrace}-[0-9a-f]{16}-01$`));
+        assert.notEqual(headers.traceparent, `00-${requestTrace}-00f067aa0ba902b7-01`);
+        assert.equal(headers.tracestate, 'vendor=value');
+        // The event's own traceparent extension is an attribute, unchanged.
+        assert.equal(headers.ce_traceparent, eventTraceparent);
     });
 
     test('batch events each become one record', async (t) => {
@@ -262,7 +306,9 @@ describe('Kafka record mapping', () => {
             const record = await onlyRecord(cluster, PREFIX + type);
             assert.equal(record.key, 'customer-7');
             assert.equal(record.payload, null);
-            assert.deepEqual(kcatHeaders(record), []);
+            const [eventHeaders, traceHeaders] = splitTraceHeaders(kcatHeaders(record));
+            assert.deepEqual(eventHeaders, [], 'a tombstone has no ce_ or content-type headers');
+            assert.deepEqual(traceHeaders.map(([name]) => name), ['traceparent']);
         });
     }
 
