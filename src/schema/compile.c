@@ -212,11 +212,11 @@ static sch_value make_value(node_compiler *nc, size_t index) {
         .doc = nc->json,
         .index = (uint32_t)index,
         .type = nc->json->nodes[index].type,
-        .hash = ei_json_value_hash(nc->json, index),
+        .hash = sch_json_hash(nc->json, index),
     };
     if (value.type == EI_JSON_STRING) {
         size_t len;
-        value.raw = ei_json_raw_string(nc->json, index, &len);
+        value.raw = sch_raw_string(nc->json, index, &len);
         value.raw_len = (uint32_t)len;
         value.plain = !(nc->json->nodes[index].flags & EI_JSON_STRING_ESCAPED);
     }
@@ -303,9 +303,9 @@ static void compile_strings(node_compiler *nc) {
                              (nc->cc->opt && nc->cc->opt->assert_format);
         size_t len;
         const char *name = ei_json_string_decode(nc->json, (size_t)value, &nc->cc->scratch, &len);
-        ei_format format = ei_format_lookup(name, len);
+        sch_format format = sch_format_lookup(name, len);
         /* Unknown formats are annotations only, whatever the options set. */
-        if (assert_format && format != EI_FORMAT_UNKNOWN)
+        if (assert_format && format != SCH_FORMAT_UNKNOWN)
             add_check(nc, CHECK_FORMAT, SCH_TYPE_STRING, "format")->u.format = format;
     }
 
@@ -408,11 +408,11 @@ typedef struct name_table {
 static uint32_t table_name(node_compiler *nc, name_table *table, size_t string) {
     size_t len;
     const char *name = ei_json_string_decode(nc->json, string, &nc->cc->schema->arena, &len);
-    ei_name_key key = ei_name_key_of(name, len);
+    sch_name_key key = sch_name_key_of(name, len);
 
-    ei_name_key_hash(&key);
+    sch_name_key_hash(&key);
     for (uint32_t i = 0; i < table->count; i++)
-        if (ei_name_key_equal(&table->names[i].key, table->names[i].name, &key, name)) return i;
+        if (sch_name_key_equal(&table->names[i].key, table->names[i].name, &key, name)) return i;
     if (table->count == table->cap) {
         table->cap = table->cap ? table->cap * 2 : 8;
         table->names = ei_xrealloc(table->names, table->cap * sizeof(*table->names));

@@ -17,37 +17,37 @@
 
 static const struct {
     const char *name;
-    ei_format format;
+    sch_format format;
 } format_table[] = {
-    {"date-time", EI_FORMAT_DATE_TIME},
-    {"date", EI_FORMAT_DATE},
-    {"time", EI_FORMAT_TIME},
-    {"duration", EI_FORMAT_DURATION},
-    {"email", EI_FORMAT_EMAIL},
-    {"idn-email", EI_FORMAT_IDN_EMAIL},
-    {"hostname", EI_FORMAT_HOSTNAME},
-    {"idn-hostname", EI_FORMAT_IDN_HOSTNAME},
-    {"ipv4", EI_FORMAT_IPV4},
-    {"ipv6", EI_FORMAT_IPV6},
-    {"uri", EI_FORMAT_URI},
-    {"uri-reference", EI_FORMAT_URI_REFERENCE},
-    {"iri", EI_FORMAT_IRI},
-    {"iri-reference", EI_FORMAT_IRI_REFERENCE},
-    {"uri-template", EI_FORMAT_URI_TEMPLATE},
-    {"uuid", EI_FORMAT_UUID},
-    {"json-pointer", EI_FORMAT_JSON_POINTER},
-    {"relative-json-pointer", EI_FORMAT_RELATIVE_JSON_POINTER},
-    {"regex", EI_FORMAT_REGEX},
+    {"date-time", SCH_FORMAT_DATE_TIME},
+    {"date", SCH_FORMAT_DATE},
+    {"time", SCH_FORMAT_TIME},
+    {"duration", SCH_FORMAT_DURATION},
+    {"email", SCH_FORMAT_EMAIL},
+    {"idn-email", SCH_FORMAT_IDN_EMAIL},
+    {"hostname", SCH_FORMAT_HOSTNAME},
+    {"idn-hostname", SCH_FORMAT_IDN_HOSTNAME},
+    {"ipv4", SCH_FORMAT_IPV4},
+    {"ipv6", SCH_FORMAT_IPV6},
+    {"uri", SCH_FORMAT_URI},
+    {"uri-reference", SCH_FORMAT_URI_REFERENCE},
+    {"iri", SCH_FORMAT_IRI},
+    {"iri-reference", SCH_FORMAT_IRI_REFERENCE},
+    {"uri-template", SCH_FORMAT_URI_TEMPLATE},
+    {"uuid", SCH_FORMAT_UUID},
+    {"json-pointer", SCH_FORMAT_JSON_POINTER},
+    {"relative-json-pointer", SCH_FORMAT_RELATIVE_JSON_POINTER},
+    {"regex", SCH_FORMAT_REGEX},
 };
 
-ei_format ei_format_lookup(const char *name, size_t len) {
+sch_format sch_format_lookup(const char *name, size_t len) {
     for (size_t i = 0; i < sizeof(format_table) / sizeof(*format_table); i++)
         if (strlen(format_table[i].name) == len && memcmp(format_table[i].name, name, len) == 0)
             return format_table[i].format;
-    return EI_FORMAT_UNKNOWN;
+    return SCH_FORMAT_UNKNOWN;
 }
 
-const char *ei_format_name(ei_format format) {
+const char *sch_format_name(sch_format format) {
     for (size_t i = 0; i < sizeof(format_table) / sizeof(*format_table); i++)
         if (format_table[i].format == format) return format_table[i].name;
     return "unknown";
@@ -304,7 +304,7 @@ static bool check_email(const char *s, size_t len, bool idn) {
             return check_ipv6(literal + 5, literal_len - 5);
         return check_ipv4(literal, literal_len);
     }
-    return ei_hostname_valid(domain, domain_len, idn);
+    return sch_hostname_valid(domain, domain_len, idn);
 }
 
 static bool check_uuid(const char *s, size_t len) {
@@ -504,28 +504,28 @@ static bool check_relative_json_pointer(const char *s, size_t len) {
     return check_json_pointer(s + i, len - i);
 }
 
-bool ei_format_check(ei_format format, const char *s, size_t len) {
+bool sch_format_check(sch_format format, const char *s, size_t len) {
     switch (format) {
-    case EI_FORMAT_DATE_TIME: return check_date_time(s, len);
-    case EI_FORMAT_DATE: return check_date(s, len);
-    case EI_FORMAT_TIME: return check_time(s, len);
-    case EI_FORMAT_DURATION: return check_duration(s, len);
-    case EI_FORMAT_EMAIL: return check_email(s, len, false);
-    case EI_FORMAT_IDN_EMAIL: return check_email(s, len, true);
-    case EI_FORMAT_HOSTNAME: return ei_hostname_valid(s, len, false);
-    case EI_FORMAT_IDN_HOSTNAME: return ei_hostname_valid(s, len, true);
-    case EI_FORMAT_IPV4: return check_ipv4(s, len);
-    case EI_FORMAT_IPV6: return check_ipv6(s, len);
-    case EI_FORMAT_URI: return check_uri(s, len, true, false);
-    case EI_FORMAT_URI_REFERENCE: return check_uri(s, len, false, false);
-    case EI_FORMAT_IRI: return check_uri(s, len, true, true);
-    case EI_FORMAT_IRI_REFERENCE: return check_uri(s, len, false, true);
-    case EI_FORMAT_URI_TEMPLATE: return check_uri_template(s, len);
-    case EI_FORMAT_UUID: return check_uuid(s, len);
-    case EI_FORMAT_JSON_POINTER: return check_json_pointer(s, len);
-    case EI_FORMAT_RELATIVE_JSON_POINTER: return check_relative_json_pointer(s, len);
-    case EI_FORMAT_REGEX: return ei_regex_syntax_valid(s, len);
-    case EI_FORMAT_UNKNOWN: return true;
+    case SCH_FORMAT_DATE_TIME: return check_date_time(s, len);
+    case SCH_FORMAT_DATE: return check_date(s, len);
+    case SCH_FORMAT_TIME: return check_time(s, len);
+    case SCH_FORMAT_DURATION: return check_duration(s, len);
+    case SCH_FORMAT_EMAIL: return check_email(s, len, false);
+    case SCH_FORMAT_IDN_EMAIL: return check_email(s, len, true);
+    case SCH_FORMAT_HOSTNAME: return sch_hostname_valid(s, len, false);
+    case SCH_FORMAT_IDN_HOSTNAME: return sch_hostname_valid(s, len, true);
+    case SCH_FORMAT_IPV4: return check_ipv4(s, len);
+    case SCH_FORMAT_IPV6: return check_ipv6(s, len);
+    case SCH_FORMAT_URI: return check_uri(s, len, true, false);
+    case SCH_FORMAT_URI_REFERENCE: return check_uri(s, len, false, false);
+    case SCH_FORMAT_IRI: return check_uri(s, len, true, true);
+    case SCH_FORMAT_IRI_REFERENCE: return check_uri(s, len, false, true);
+    case SCH_FORMAT_URI_TEMPLATE: return check_uri_template(s, len);
+    case SCH_FORMAT_UUID: return check_uuid(s, len);
+    case SCH_FORMAT_JSON_POINTER: return check_json_pointer(s, len);
+    case SCH_FORMAT_RELATIVE_JSON_POINTER: return check_relative_json_pointer(s, len);
+    case SCH_FORMAT_REGEX: return ei_regex_syntax_valid(s, len);
+    case SCH_FORMAT_UNKNOWN: return true;
     }
     return true;
 }
@@ -539,7 +539,7 @@ static int base64_value(unsigned char c) {
     return -1;
 }
 
-bool ei_base64_decode(const char *s, size_t len, ei_buf *out) {
+bool sch_base64_decode(const char *s, size_t len, ei_buf *out) {
     if (len % 4 != 0) return false;
     for (size_t i = 0; i < len; i += 4) {
         int v[4];

@@ -303,7 +303,7 @@ static bool read_label(const char *s, size_t len, bool idn, label *l, size_t *as
     l->count = 0;
     for (size_t k = 0; k < len;) {
         if (l->count == MAX_LABEL_POINTS) return false;
-        l->points[l->count++] = ei_utf8_decode((const unsigned char *)s, len, &k);
+        l->points[l->count++] = sch_utf8_decode((const unsigned char *)s, len, &k);
     }
     size_t encoded = punycode_length(l);
     *ascii_len = encoded == SIZE_MAX ? SIZE_MAX : encoded + 4;
@@ -321,7 +321,7 @@ static size_t separator_at(const char *s, size_t len, size_t i, bool idn) {
     return 0;
 }
 
-bool ei_hostname_valid(const char *s, size_t len, bool idn) {
+bool sch_hostname_valid(const char *s, size_t len, bool idn) {
     uint32_t nonspacing = category_mask("Mn") | category_mask("Me");
     size_t total = 0, start = 0;
     bool bidi_domain = false;

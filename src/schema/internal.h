@@ -170,24 +170,24 @@ bool ei_unicode_is_virama(uint32_t cp);
 
 /* Resolves reference against base (RFC 3986 section 5.2), both without
  * requirement of a scheme. Returns a new string from arena. */
-char *ei_uri_resolve(ei_arena *arena, const char *base, const char *reference);
+char *sch_uri_resolve(ei_arena *arena, const char *base, const char *reference);
 /* Splits uri at '#': returns the part before it (from arena) and points
  * *fragment into uri after the '#', or at "" when there is none. */
-char *ei_uri_split_fragment(ei_arena *arena, const char *uri, const char **fragment);
+char *sch_uri_split_fragment(ei_arena *arena, const char *uri, const char **fragment);
 /* Decodes %XX escapes of s into a new string from arena; NULL if an escape
  * is malformed. */
-char *ei_uri_percent_decode(ei_arena *arena, const char *s);
+char *sch_uri_percent_decode(ei_arena *arena, const char *s);
 /* Returns the node that the JSON Pointer (already percent-decoded) selects
  * below index, or -1. */
-long ei_json_pointer_lookup(const ei_json_doc *doc, size_t index, const char *pointer);
+long sch_pointer_lookup(const ei_json_doc *doc, size_t index, const char *pointer);
 /* Appends token to buf escaped for a JSON Pointer ('~' as ~0, '/' as ~1). */
-void ei_json_pointer_append(ei_buf *buf, const char *token, size_t len);
+void sch_pointer_append(ei_buf *buf, const char *token, size_t len);
 
 /* ---- JSON values -------------------------------------------------------- */
 
 /* Decodes the code point at s[*i] of valid UTF-8 (len bytes in all) and
  * moves *i past it. */
-static inline uint32_t ei_utf8_decode(const unsigned char *s, size_t len, size_t *i) {
+static inline uint32_t sch_utf8_decode(const unsigned char *s, size_t len, size_t *i) {
     uint32_t c = s[*i];
     size_t n = 4;
     uint32_t bits = 0x07;
@@ -210,7 +210,7 @@ static inline uint32_t ei_utf8_decode(const unsigned char *s, size_t len, size_t
 }
 
 /* Returns the raw text between the quotes of string node index. */
-static inline const char *ei_json_raw_string(const ei_json_doc *doc, size_t index, size_t *len) {
+static inline const char *sch_raw_string(const ei_json_doc *doc, size_t index, size_t *len) {
     const ei_json_node *node = &doc->nodes[index];
     *len = node->end - node->start - 2;
     return doc->text + node->start + 1;
@@ -220,35 +220,35 @@ static inline const char *ei_json_raw_string(const ei_json_doc *doc, size_t inde
  * last 8 bytes (overlapping for short names), or 4 and 4, or for 1 to 3
  * bytes the first, middle and last byte. Names of up to 16 bytes are equal
  * exactly when their keys are. */
-typedef struct ei_name_key {
+typedef struct sch_name_key {
     uint64_t head;
     uint64_t tail;
     uint32_t len;
     uint32_t hash;
-} ei_name_key;
+} sch_name_key;
 
-static inline uint64_t ei_load64(const char *s) {
+static inline uint64_t sch_load64(const char *s) {
     uint64_t v;
     memcpy(&v, s, sizeof(v));
     return v;
 }
 
-static inline uint32_t ei_load32(const char *s) {
+static inline uint32_t sch_load32(const char *s) {
     uint32_t v;
     memcpy(&v, s, sizeof(v));
     return v;
 }
 
-/* Fills a key without its hash, which ei_name_key_hash adds. */
-static inline ei_name_key ei_name_key_of(const char *s, size_t len) {
-    ei_name_key key = {.len = (uint32_t)len};
+/* Fills a key without its hash, which sch_name_key_hash adds. */
+static inline sch_name_key sch_name_key_of(const char *s, size_t len) {
+    sch_name_key key = {.len = (uint32_t)len};
 
     if (len >= 8) {
-        key.head = ei_load64(s);
-        key.tail = ei_load64(s + len - 8);
+        key.head = sch_load64(s);
+        key.tail = sch_load64(s + len - 8);
     } else if (len >= 4) {
-        key.head = ei_load32(s);
-        key.tail = ei_load32(s + len - 4);
+        key.head = sch_load32(s);
+        key.tail = sch_load32(s + len - 4);
     } else if (len > 0) {
         key.head = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << 8 |
                    (uint64_t)(unsigned char)s[len - 1] << 16;
@@ -256,7 +256,7 @@ static inline ei_name_key ei_name_key_of(const char *s, size_t len) {
     return key;
 }
 
-static inline void ei_name_key_hash(ei_name_key *key) {
+static inline void sch_name_key_hash(sch_name_key *key) {
     uint64_t h =
         (key->head * 0x9e3779b97f4a7c15ull) ^ (key->tail * 0xc2b2ae3d27d4eb4full) ^ key->len;
     key->hash = (uint32_t)(h >> 32) ^ (uint32_t)h;
@@ -264,67 +264,67 @@ static inline void ei_name_key_hash(ei_name_key *key) {
 
 /* Returns true if the names of two keys are equal. s and t are the names'
  * bytes, which are compared only for names over 16 bytes. */
-static inline bool ei_name_key_equal(const ei_name_key *a, const char *s, const ei_name_key *b,
-                                     const char *t) {
+static inline bool sch_name_key_equal(const sch_name_key *a, const char *s, const sch_name_key *b,
+                                      const char *t) {
     if (a->head != b->head || a->tail != b->tail || a->len != b->len) return false;
     return a->len <= 16 || memcmp(s + 8, t + 8, a->len - 16) == 0;
 }
 
 /* Returns the decoded text of string node index: the raw text when it has
  * no escapes, else a copy decoded into arena. */
-static inline const char *ei_json_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena,
-                                              size_t *len) {
+static inline const char *sch_string_text(const ei_json_doc *doc, size_t index, ei_arena *arena,
+                                          size_t *len) {
     if (!(doc->nodes[index].flags & EI_JSON_STRING_ESCAPED))
-        return ei_json_raw_string(doc, index, len);
+        return sch_raw_string(doc, index, len);
     return ei_json_string_decode(doc, index, arena, len);
 }
 
 /* Returns the number of Unicode code points of string node index, counting
  * escapes as what they decode to. */
-uint64_t ei_json_string_length(const ei_json_doc *doc, size_t index);
+uint64_t sch_string_length(const ei_json_doc *doc, size_t index);
 /* JSON equality: numbers by value (1 == 1.0), strings after decoding,
  * objects regardless of member order. */
-bool ei_json_value_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, size_t ib);
-/* A hash consistent with ei_json_value_equal. */
-uint64_t ei_json_value_hash(const ei_json_doc *doc, size_t index);
+bool sch_json_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, size_t ib);
+/* A hash consistent with sch_json_equal. */
+uint64_t sch_json_hash(const ei_json_doc *doc, size_t index);
 
 /* ---- Formats ------------------------------------------------------------ */
 
-typedef enum ei_format {
-    EI_FORMAT_UNKNOWN,
-    EI_FORMAT_DATE_TIME,
-    EI_FORMAT_DATE,
-    EI_FORMAT_TIME,
-    EI_FORMAT_DURATION,
-    EI_FORMAT_EMAIL,
-    EI_FORMAT_IDN_EMAIL,
-    EI_FORMAT_HOSTNAME,
-    EI_FORMAT_IDN_HOSTNAME,
-    EI_FORMAT_IPV4,
-    EI_FORMAT_IPV6,
-    EI_FORMAT_URI,
-    EI_FORMAT_URI_REFERENCE,
-    EI_FORMAT_IRI,
-    EI_FORMAT_IRI_REFERENCE,
-    EI_FORMAT_URI_TEMPLATE,
-    EI_FORMAT_UUID,
-    EI_FORMAT_JSON_POINTER,
-    EI_FORMAT_RELATIVE_JSON_POINTER,
-    EI_FORMAT_REGEX,
-} ei_format;
+typedef enum sch_format {
+    SCH_FORMAT_UNKNOWN,
+    SCH_FORMAT_DATE_TIME,
+    SCH_FORMAT_DATE,
+    SCH_FORMAT_TIME,
+    SCH_FORMAT_DURATION,
+    SCH_FORMAT_EMAIL,
+    SCH_FORMAT_IDN_EMAIL,
+    SCH_FORMAT_HOSTNAME,
+    SCH_FORMAT_IDN_HOSTNAME,
+    SCH_FORMAT_IPV4,
+    SCH_FORMAT_IPV6,
+    SCH_FORMAT_URI,
+    SCH_FORMAT_URI_REFERENCE,
+    SCH_FORMAT_IRI,
+    SCH_FORMAT_IRI_REFERENCE,
+    SCH_FORMAT_URI_TEMPLATE,
+    SCH_FORMAT_UUID,
+    SCH_FORMAT_JSON_POINTER,
+    SCH_FORMAT_RELATIVE_JSON_POINTER,
+    SCH_FORMAT_REGEX,
+} sch_format;
 
-/* Returns the format named name, or EI_FORMAT_UNKNOWN. */
-ei_format ei_format_lookup(const char *name, size_t len);
-const char *ei_format_name(ei_format format);
+/* Returns the format named name, or SCH_FORMAT_UNKNOWN. */
+sch_format sch_format_lookup(const char *name, size_t len);
+const char *sch_format_name(sch_format format);
 /* Returns true if s (len bytes of UTF-8) is valid for format. */
-bool ei_format_check(ei_format format, const char *s, size_t len);
+bool sch_format_check(sch_format format, const char *s, size_t len);
 /* Returns true if s is a valid host name: the "hostname" format (ASCII,
  * where "xn--" labels must be valid A-labels), or with idn the
  * "idn-hostname" format, which also admits U-labels. */
-bool ei_hostname_valid(const char *s, size_t len, bool idn);
+bool sch_hostname_valid(const char *s, size_t len, bool idn);
 /* Returns true if s is valid base64 (RFC 4648 section 4, padding required);
  * when out is not NULL the decoded bytes are appended to it. */
-bool ei_base64_decode(const char *s, size_t len, ei_buf *out);
+bool sch_base64_decode(const char *s, size_t len, ei_buf *out);
 
 /* ---- The compiled schema ------------------------------------------------ */
 
@@ -390,7 +390,7 @@ typedef struct sch_value {
     bool plain;             /* a string without escapes: raw is its text */
     const char *raw;        /* strings: the text between the quotes */
     uint32_t raw_len;
-    uint64_t hash;          /* ei_json_value_hash */
+    uint64_t hash;          /* sch_json_hash */
 } sch_value;
 
 /* A number bound: exact, plus the fixed form when the value has one so
@@ -411,7 +411,7 @@ typedef struct sch_pattern {
 /* One name of the object keywords' combined table. */
 typedef struct sch_name {
     const char *name;       /* decoded, NUL-terminated */
-    ei_name_key key;
+    sch_name_key key;
     uint32_t index;         /* its position in the table */
     sch_node *property;     /* properties[name], or NULL */
     sch_node *dependent_schema; /* dependentSchemas[name] (or dependencies) */
@@ -498,7 +498,7 @@ typedef struct sch_check {
         sch_number number;
         uint64_t count;
         sch_pattern pattern;
-        ei_format format;
+        sch_format format;
         sch_content content;
         sch_items items;
         sch_contains contains;

@@ -506,7 +506,7 @@ static escape_kind parse_class_atom(parser *p, uint32_t *value) {
         p->pos++;
         return parse_escape(p, true, value);
     }
-    *value = ei_utf8_decode(p->s, p->len, &p->pos);
+    *value = sch_utf8_decode(p->s, p->len, &p->pos);
     return ESCAPE_CHAR;
 }
 
@@ -714,7 +714,7 @@ static int32_t parse_term(parser *p) {
         break;
     default:
         atom = new_node(p, AST_CHAR);
-        p->nodes[atom].value = ei_utf8_decode(p->s, p->len, &p->pos);
+        p->nodes[atom].value = sch_utf8_decode(p->s, p->len, &p->pos);
         break;
     }
     if (p->failed || atom < 0) return -1;
@@ -1292,7 +1292,7 @@ static bool dfa_search(const ei_regex *re, const unsigned char *s, size_t len) {
             interval = re->ascii_interval[s[i]];
             i++;
         } else {
-            interval = interval_of(re, ei_utf8_decode(s, len, &i));
+            interval = interval_of(re, sch_utf8_decode(s, len, &i));
         }
         state = re->transitions[(size_t)state * n + interval];
         uint8_t flags = re->state_flags[state];
@@ -1370,7 +1370,7 @@ static bool pike_search(const ei_regex *re, const unsigned char *s, size_t len) 
     uint32_t before = 0; /* code point before position i; none at 0 */
     for (;;) {
         size_t after_pos = i;
-        uint32_t cp = i < len ? ei_utf8_decode(s, len, &after_pos) : 0;
+        uint32_t cp = i < len ? sch_utf8_decode(s, len, &after_pos) : 0;
         position pos = {
             .at_start = i == 0,
             .at_end = i == len,

@@ -297,7 +297,7 @@ static int read_vocabulary(sch_compiler *cc, size_t doc, long vocabulary, const 
 static int dialect_of(sch_compiler *cc, const char *schema_uri, uint8_t *draft, uint8_t *vocab,
                       unsigned depth) {
     const char *fragment;
-    char *uri = ei_uri_split_fragment(&cc->scratch, schema_uri, &fragment);
+    char *uri = sch_uri_split_fragment(&cc->scratch, schema_uri, &fragment);
 
     for (size_t i = 0; i < sizeof(dialect_table) / sizeof(*dialect_table); i++) {
         if (strcmp(dialect_table[i].uri, uri) == 0) {
@@ -356,7 +356,7 @@ static void scan(sch_compiler *cc, const scan_state *outer, uint32_t index, bool
 static void scan_child(sch_compiler *cc, const scan_state *state, uint32_t child, const char *token,
                        size_t token_len) {
     size_t saved = state->pointer->len;
-    ei_json_pointer_append(state->pointer, token, token_len);
+    sch_pointer_append(state->pointer, token, token_len);
     scan(cc, state, child, false);
     state->pointer->len = saved;
     state->pointer->data[saved] = '\0';
@@ -381,7 +381,7 @@ static void scan_keywords(sch_compiler *cc, const scan_state *state, uint32_t in
 
     for (uint32_t k = 0; k < json->nodes[index].count && !cc->failed; k++) {
         size_t value = name + 1, key_len;
-        const char *key = ei_json_string_text(json, name, &cc->scratch, &key_len);
+        const char *key = sch_string_text(json, name, &cc->scratch, &key_len);
         const ei_json_node *node = &json->nodes[value];
 
         for (size_t i = 0; i < sizeof(subschema_keywords) / sizeof(*subschema_keywords); i++) {
@@ -389,7 +389,7 @@ static void scan_keywords(sch_compiler *cc, const scan_state *state, uint32_t in
                 memcmp(subschema_keywords[i].name, key, key_len) != 0)
                 continue;
             size_t saved = state->pointer->len;
-            ei_json_pointer_append(state->pointer, key, key_len);
+            sch_pointer_append(state->pointer, key, key_len);
             holder_kind kind = subschema_keywords[i].kind;
             if (kind == HOLDS_SCHEMA ||
                 (kind == HOLDS_SCHEMA_OR_ARRAY && node->type != EI_JSON_ARRAY)) {
@@ -400,8 +400,7 @@ static void scan_keywords(sch_compiler *cc, const scan_state *state, uint32_t in
                 size_t entry = value + 1;
                 for (uint32_t e = 0; e < node->count; e++) {
                     size_t entry_len;
-                    const char *entry_name =
-                        ei_json_string_text(json, entry, &cc->scratch, &entry_len);
+                    const char *entry_name = sch_string_text(json, entry, &cc->scratch, &entry_len);
                     scan_child(cc, state, (uint32_t)entry + 1, entry_name, entry_len);
                     entry = json->nodes[entry + 1].next;
                 }
@@ -433,8 +432,8 @@ static const char *apply_id(sch_compiler *cc, scan_state *state, uint32_t index,
 
     const char *fragment;
     const char *resolved =
-        ei_uri_resolve(&cc->schema->arena, state->base, string_value(cc, state->doc, id));
-    char *base = ei_uri_split_fragment(&cc->schema->arena, resolved, &fragment);
+        sch_uri_resolve(&cc->schema->arena, state->base, string_value(cc, state->doc, id));
+    char *base = sch_uri_split_fragment(&cc->schema->arena, resolved, &fragment);
     if (*fragment != '\0') {
         if (state->draft != SCH_DRAFT7 || fragment[0] == '/') {
             sch_fail(cc, "\"$id\" at %s#%s must not have a fragment", state->resource->uri,
@@ -572,7 +571,7 @@ static long load_document(sch_compiler *cc, const char *uri, uint8_t draft, uint
 
     for (size_t i = 0; opt && i < opt->document_count; i++) {
         const char *fragment;
-        const char *listed = ei_uri_split_fragment(&cc->scratch, opt->documents[i].uri, &fragment);
+        const char *listed = sch_uri_split_fragment(&cc->scratch, opt->documents[i].uri, &fragment);
         if (strcmp(listed, uri) == 0)
             return sch_add_document(cc, uri, opt->documents[i].text, opt->documents[i].len, draft,
                                     vocab);
@@ -643,10 +642,10 @@ static long follow_pointer(sch_compiler *cc, size_t doc, uint32_t root, const ch
         }
         if (current < 0) break;
 
-        /* Walk one step with the same rules as ei_json_pointer_lookup. */
+        /* Walk one step with the same rules as sch_pointer_lookup. */
         ei_buf single = {0};
-        ei_json_pointer_append(&single, token.data, token.len);
-        current = ei_json_pointer_lookup(json, (size_t)current, single.data);
+        sch_pointer_append(&single, token.data, token.len);
+        current = sch_pointer_lookup(json, (size_t)current, single.data);
         ei_buf_free(&single);
         if (current >= 0 && cc->docs[doc].info[current].scanned) {
             last_scanned = (uint32_t)current;
@@ -682,8 +681,8 @@ sch_node *sch_resolve_ref(sch_compiler *cc, size_t doc, uint32_t index, const ch
                           const char *ref, const char **anchor) {
     const sch_node_info *info = &cc->docs[doc].info[index];
     const char *fragment;
-    char *full = ei_uri_resolve(&cc->schema->arena, info->base, ref);
-    char *uri = ei_uri_split_fragment(&cc->schema->arena, full, &fragment);
+    char *full = sch_uri_resolve(&cc->schema->arena, info->base, ref);
+    char *uri = sch_uri_split_fragment(&cc->schema->arena, full, &fragment);
 
     if (anchor) *anchor = NULL;
     sch_resource_entry *entry = find_resource_entry(cc, uri);
@@ -702,7 +701,7 @@ sch_node *sch_resolve_ref(sch_compiler *cc, size_t doc, uint32_t index, const ch
         return NULL;
     }
 
-    char *decoded = ei_uri_percent_decode(&cc->schema->arena, fragment);
+    char *decoded = sch_uri_percent_decode(&cc->schema->arena, fragment);
     if (!decoded) {
         sch_fail(cc, "\"%s\" at %s: invalid percent-encoding in \"%s\"", keyword, info->location,
                  ref);

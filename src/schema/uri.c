@@ -108,7 +108,7 @@ static void append_path(ei_buf *buf, const char *path, size_t len) {
     buf->data[buf->len] = '\0';
 }
 
-char *ei_uri_resolve(ei_arena *arena, const char *base, const char *reference) {
+char *sch_uri_resolve(ei_arena *arena, const char *base, const char *reference) {
     uri_parts b, r;
     ei_buf out = {0};
     char *result;
@@ -173,7 +173,7 @@ char *ei_uri_resolve(ei_arena *arena, const char *base, const char *reference) {
     return result;
 }
 
-char *ei_uri_split_fragment(ei_arena *arena, const char *uri, const char **fragment) {
+char *sch_uri_split_fragment(ei_arena *arena, const char *uri, const char **fragment) {
     const char *hash = strchr(uri, '#');
 
     if (!hash) {
@@ -191,7 +191,7 @@ static int hex_digit(char c) {
     return -1;
 }
 
-char *ei_uri_percent_decode(ei_arena *arena, const char *s) {
+char *sch_uri_percent_decode(ei_arena *arena, const char *s) {
     size_t n = strlen(s), k = 0;
     char *out = ei_arena_alloc(arena, n + 1);
 
@@ -226,7 +226,7 @@ static long array_element(const ei_json_doc *doc, size_t index, const char *toke
     return (long)child;
 }
 
-long ei_json_pointer_lookup(const ei_json_doc *doc, size_t index, const char *pointer) {
+long sch_pointer_lookup(const ei_json_doc *doc, size_t index, const char *pointer) {
     ei_buf token = {0};
     long current = (long)index;
 
@@ -261,7 +261,7 @@ long ei_json_pointer_lookup(const ei_json_doc *doc, size_t index, const char *po
     return current;
 }
 
-void ei_json_pointer_append(ei_buf *buf, const char *token, size_t len) {
+void sch_pointer_append(ei_buf *buf, const char *token, size_t len) {
     ei_buf_append_char(buf, '/');
     for (size_t i = 0; i < len; i++) {
         if (token[i] == '~')

@@ -116,8 +116,8 @@ static const char *instance_path(vctx *ctx, const path_frame *path) {
             ei_buf_printf(out, "/%u", f->value);
         } else {
             size_t len;
-            const char *name = ei_json_string_text(ctx->doc, f->value, &ctx->result->arena, &len);
-            ei_json_pointer_append(out, name, len);
+            const char *name = sch_string_text(ctx->doc, f->value, &ctx->result->arena, &len);
+            sch_pointer_append(out, name, len);
         }
     }
     if (stack != frames) free(stack);
@@ -182,7 +182,7 @@ static const char *quote(vctx *ctx, const char *s, size_t len) {
 
 static const char *quote_name(vctx *ctx, uint32_t name) {
     size_t len;
-    const char *text = ei_json_string_text(ctx->doc, name, &ctx->scratch, &len);
+    const char *text = sch_string_text(ctx->doc, name, &ctx->scratch, &len);
     return quote(ctx, text, len);
 }
 
@@ -285,7 +285,7 @@ static inline bool plain_strings_equal(const ei_json_doc *a, uint32_t ia, const 
            memcmp(a->text + x->start, b->text + y->start, x->end - x->start) == 0;
 }
 
-/* ei_json_value_equal with strings without escapes compared in line. */
+/* sch_json_equal with strings without escapes compared in line. */
 static inline bool values_equal(const ei_json_doc *a, uint32_t ia, const ei_json_doc *b,
                                 uint32_t ib) {
     if (a->nodes[ia].type == EI_JSON_STRING && b->nodes[ib].type == EI_JSON_STRING) {
@@ -293,7 +293,7 @@ static inline bool values_equal(const ei_json_doc *a, uint32_t ia, const ei_json
         bool equal = plain_strings_equal(a, ia, b, ib, &decided);
         if (decided) return equal;
     }
-    return ei_json_value_equal(a, ia, b, ib);
+    return sch_json_equal(a, ia, b, ib);
 }
 
 /* Parses the instance number once: to the fixed form when it has one,
@@ -354,7 +354,7 @@ static bool is_integer(vctx *ctx, uint32_t inst, number_cache *number) {
 }
 
 static const char *string_text(vctx *ctx, uint32_t inst, size_t *len) {
-    return ei_json_string_text(ctx->doc, inst, &ctx->scratch, len);
+    return sch_string_text(ctx->doc, inst, &ctx->scratch, len);
 }
 
 /* Finds a name in the table. Members tend to come in the order the schema
@@ -363,21 +363,21 @@ static const char *string_text(vctx *ctx, uint32_t inst, size_t *len) {
 static inline const sch_name *lookup_name(const sch_object *object, const char *s, size_t len,
                                           uint32_t *hint) {
     if (object->name_count == 0) return NULL;
-    ei_name_key key = ei_name_key_of(s, len);
+    sch_name_key key = sch_name_key_of(s, len);
     if (*hint < object->name_count) {
         const sch_name *next = &object->names[*hint];
-        if (ei_name_key_equal(&next->key, next->name, &key, s)) {
+        if (sch_name_key_equal(&next->key, next->name, &key, s)) {
             (*hint)++;
             return next;
         }
     }
-    ei_name_key_hash(&key);
+    sch_name_key_hash(&key);
     for (uint32_t slot = key.hash & object->slot_mask;; slot = (slot + 1) & object->slot_mask) {
         const sch_slot *probe = &object->slots[slot];
         if (probe->entry == 0) return NULL;
         if (probe->hash != key.hash) continue;
         const sch_name *name = &object->names[probe->entry - 1];
-        if (ei_name_key_equal(&name->key, name->name, &key, s)) {
+        if (sch_name_key_equal(&name->key, name->name, &key, s)) {
             *hint = probe->entry;
             return name;
         }
@@ -404,23 +404,23 @@ static bool check_enum(vctx *ctx, const sch_node *node, const sch_check *c, uint
     uint32_t count = c->u.enumeration.count;
     const ei_json_node *in = &ctx->nodes[inst];
     bool hashed = count > LINEAR_ENUM_VALUES;
-    uint64_t hash = hashed ? ei_json_value_hash(ctx->doc, inst) : 0;
+    uint64_t hash = hashed ? sch_json_hash(ctx->doc, inst) : 0;
 
     /* Strings without escapes, the usual enum, compare as bytes. */
     if (in->type == EI_JSON_STRING && !(in->flags & EI_JSON_STRING_ESCAPED)) {
         size_t len;
-        const char *text = ei_json_raw_string(ctx->doc, inst, &len);
+        const char *text = sch_raw_string(ctx->doc, inst, &len);
         for (uint32_t k = 0; k < count; k++) {
             const sch_value *v = &values[k];
             if (v->type != EI_JSON_STRING || (hashed && v->hash != hash)) continue;
             if (v->plain ? v->raw_len == len && memcmp(v->raw, text, len) == 0
-                         : ei_json_value_equal(v->doc, v->index, ctx->doc, inst))
+                         : sch_json_equal(v->doc, v->index, ctx->doc, inst))
                 return true;
         }
     } else {
         for (uint32_t k = 0; k < count; k++) {
             if (values[k].type != in->type || (hashed && values[k].hash != hash)) continue;
-            if (ei_json_value_equal(values[k].doc, values[k].index, ctx->doc, inst)) return true;
+            if (sch_json_equal(values[k].doc, values[k].index, ctx->doc, inst)) return true;
         }
     }
     REPORT(ctx, path, node, "enum", "value %s is not one of %s", value_text(ctx, ctx->doc, inst),
@@ -433,7 +433,7 @@ static bool check_const(vctx *ctx, const sch_node *node, const sch_check *c, uin
                         const path_frame *path) {
     const sch_value *value = &c->u.value;
 
-    if (ei_json_value_equal(value->doc, value->index, ctx->doc, inst)) return true;
+    if (sch_json_equal(value->doc, value->index, ctx->doc, inst)) return true;
     REPORT(ctx, path, node, "const", "value %s is not equal to %s", value_text(ctx, ctx->doc, inst),
            value_text(ctx, value->doc, value->index));
     return false;
@@ -486,7 +486,7 @@ static bool check_length(vctx *ctx, const sch_node *node, const sch_check *c, ui
     if (c->kind == CHECK_MAX_LENGTH && raw <= limit) return true;
     if (c->kind == CHECK_MIN_LENGTH && raw / 12 >= limit) return true;
 
-    uint64_t length = ei_json_string_length(ctx->doc, inst);
+    uint64_t length = sch_string_length(ctx->doc, inst);
     if (c->kind == CHECK_MAX_LENGTH ? length <= limit : length >= limit) return true;
     REPORT(ctx, path, node, c->keyword, "string has %llu characters, %s %s %llu",
            (unsigned long long)length, c->kind == CHECK_MAX_LENGTH ? "more than" : "fewer than",
@@ -511,9 +511,9 @@ static bool check_format(vctx *ctx, const sch_node *node, const sch_check *c, ui
     size_t len;
     const char *text = string_text(ctx, inst, &len);
 
-    if (ei_format_check(c->u.format, text, len)) return true;
+    if (sch_format_check(c->u.format, text, len)) return true;
     REPORT(ctx, path, node, "format", "string %s is not a valid %s", quote(ctx, text, len),
-           ei_format_name(c->u.format));
+           sch_format_name(c->u.format));
     return false;
 }
 
@@ -526,7 +526,7 @@ static bool check_content(vctx *ctx, const sch_node *node, const sch_check *c, u
     bool valid = true;
 
     if (c->u.content.base64) {
-        valid = ei_base64_decode(text, len, c->u.content.json ? &decoded : NULL);
+        valid = sch_base64_decode(text, len, c->u.content.json ? &decoded : NULL);
         if (!valid) REPORT(ctx, path, node, "contentEncoding", "string is not valid base64");
         text = decoded.data ? decoded.data : "";
         len = decoded.len;
@@ -610,13 +610,13 @@ static bool check_unique(vctx *ctx, const sch_node *node, uint32_t inst, const p
         uint32_t child = inst + 1;
         for (uint32_t i = 0; i < n; i++) {
             items[i] = (item_hash){
-                .hash = ei_json_value_hash(ctx->doc, child), .node = child, .position = i};
+                .hash = sch_json_hash(ctx->doc, child), .node = child, .position = i};
             child = ctx->nodes[child].next;
         }
         qsort(items, n, sizeof(*items), compare_item_hashes);
         for (uint32_t i = 0; i + 1 < n && !duplicate; i++)
             for (uint32_t j = i + 1; j < n && items[j].hash == items[i].hash && !duplicate; j++)
-                if (ei_json_value_equal(ctx->doc, items[i].node, ctx->doc, items[j].node)) {
+                if (sch_json_equal(ctx->doc, items[i].node, ctx->doc, items[j].node)) {
                     duplicate = true;
                     first = items[i].position;
                     second = items[j].position;

@@ -68,9 +68,9 @@ static size_t decode_escape(const char *s, size_t *consumed, char *out) {
     return 4;
 }
 
-uint64_t ei_json_string_length(const ei_json_doc *doc, size_t index) {
+uint64_t sch_string_length(const ei_json_doc *doc, size_t index) {
     size_t len;
-    const char *s = ei_json_raw_string(doc, index, &len);
+    const char *s = sch_raw_string(doc, index, &len);
     uint64_t count = 0;
 
     if (!(doc->nodes[index].flags & EI_JSON_STRING_ESCAPED)) {
@@ -101,7 +101,7 @@ typedef struct string_reader {
 
 static void reader_init(string_reader *r, const ei_json_doc *doc, size_t index) {
     size_t len;
-    r->s = ei_json_raw_string(doc, index, &len);
+    r->s = sch_raw_string(doc, index, &len);
     r->end = r->s + len;
     r->pending_len = r->pending_pos = 0;
 }
@@ -120,8 +120,8 @@ static int reader_next(string_reader *r) {
 
 static bool strings_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, size_t ib) {
     size_t a_len, b_len;
-    const char *a_raw = ei_json_raw_string(a, ia, &a_len);
-    const char *b_raw = ei_json_raw_string(b, ib, &b_len);
+    const char *a_raw = sch_raw_string(a, ia, &a_len);
+    const char *b_raw = sch_raw_string(b, ib, &b_len);
     bool a_plain = !(a->nodes[ia].flags & EI_JSON_STRING_ESCAPED);
     bool b_plain = !(b->nodes[ib].flags & EI_JSON_STRING_ESCAPED);
 
@@ -159,7 +159,7 @@ static bool arrays_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, 
 
     if (n != b->nodes[ib].count) return false;
     for (uint32_t i = 0; i < n; i++) {
-        if (!ei_json_value_equal(a, x, b, y)) return false;
+        if (!sch_json_equal(a, x, b, y)) return false;
         x = a->nodes[x].next;
         y = b->nodes[y].next;
     }
@@ -236,14 +236,14 @@ static bool objects_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b,
                 candidate = b->nodes[candidate + 1].next;
             }
         }
-        equal = other >= 0 && ei_json_value_equal(a, name + 1, b, (size_t)other);
+        equal = other >= 0 && sch_json_equal(a, name + 1, b, (size_t)other);
         name = a->nodes[name + 1].next;
     }
     free(index);
     return equal;
 }
 
-bool ei_json_value_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, size_t ib) {
+bool sch_json_equal(const ei_json_doc *a, size_t ia, const ei_json_doc *b, size_t ib) {
     uint8_t type = a->nodes[ia].type;
 
     if (type != b->nodes[ib].type) return false;
@@ -268,7 +268,7 @@ static uint64_t mix(uint64_t h) {
     return h;
 }
 
-uint64_t ei_json_value_hash(const ei_json_doc *doc, size_t index) {
+uint64_t sch_json_hash(const ei_json_doc *doc, size_t index) {
     const ei_json_node *node = &doc->nodes[index];
     ei_decimal d;
     uint64_t h;
@@ -285,7 +285,7 @@ uint64_t ei_json_value_hash(const ei_json_doc *doc, size_t index) {
         h = 0xa77a7ull + node->count;
         size_t child = index + 1;
         for (uint32_t k = 0; k < node->count; k++) {
-            h = mix(h ^ ei_json_value_hash(doc, child));
+            h = mix(h ^ sch_json_hash(doc, child));
             child = doc->nodes[child].next;
         }
         return h;
@@ -295,7 +295,7 @@ uint64_t ei_json_value_hash(const ei_json_doc *doc, size_t index) {
         h = 0x0b1ec7ull + node->count;
         size_t name = index + 1;
         for (uint32_t k = 0; k < node->count; k++) {
-            h += mix(string_hash(doc, name) * 31 + ei_json_value_hash(doc, name + 1));
+            h += mix(string_hash(doc, name) * 31 + sch_json_hash(doc, name + 1));
             name = doc->nodes[name + 1].next;
         }
         return mix(h);
