@@ -5,9 +5,10 @@
  * event it finds the registered type, picks the version (the one its
  * dataschema names, else the latest), parses the data again and validates
  * it against the version compiled when the registry snapshot was built. An
- * event without data is validated as JSON null. A request holds one
- * reference to the catalog from the first event to the last, so a batch
- * sees one set of schemas even when the registry changes meanwhile.
+ * event without data is validated as JSON null. A request keeps one
+ * reference to the catalog from the first event to the last, so every
+ * event of a batch is validated against the same set of schemas even when
+ * the registry changes meanwhile.
  *
  * Threads: HTTP workers. The catalog is immutable; nothing here takes a
  * lock while it validates. */
@@ -95,8 +96,8 @@ static void validate_data(schema_check *check, const ei_event *ev, size_t index,
     const char *text = ev->has_data ? ev->data : "null";
     size_t len = ev->has_data ? ev->data_len : 4;
 
-    /* The codec accepted this text, so parsing it again cannot fail unless
-     * memory or the node limit runs out. */
+    /* The codec accepted this text with the same parser and a depth limit
+     * no larger, so this fails only if the codec checked less. */
     if (ei_json_parse(&doc, text, len, NULL, NULL) != EI_OK) {
         add_error(check, index, "data", "json-syntax", NULL, NULL, 0,
                   "the data cannot be parsed for schema validation");
@@ -156,7 +157,8 @@ static void check_event(schema_check *check, const ei_event *ev, size_t index) {
     validate_data(check, ev, index, schema);
 }
 
-/* Answers 500 for a stored schema version that does not compile. */
+/* Sends the 500 problem for a stored schema version that does not
+ * compile, and logs the compiler's message. */
 static enum MHD_Result send_unavailable(ei_request *req, const ei_registered_schema *schema) {
     char detail[400];
     ei_log(EI_LOG_ERROR, "http", "%s %s: schema version %d of %s does not compile: %s",

@@ -1,7 +1,7 @@
-/* Schema documents as JSON values: their canonical form (which decides
- * whether two documents are the same version), the indented form they are
- * stored in, exact comparison of numbers, and the compatibility check of a
- * new schema version against the previous one.
+/* Schema documents as JSON values. The canonical form decides whether two
+ * documents are the same version, and the indented form is how they are
+ * stored. Numbers are compared exactly. The compatibility check compares a
+ * new schema version with the previous one.
  *
  * The compatibility check walks both documents from the root along
  * "properties", "additionalProperties" and "items", and at each schema
@@ -165,9 +165,9 @@ void ei_registry_json_pretty(const ei_json_doc *doc, size_t index, ei_buf *out) 
 
 /* ---- Exact comparison of numbers ----------------------------------------- */
 
-/* A JSON number as sign, significant digits and exponent: the value is
- * 0.DIGITS x 10^exponent, with no leading zero in DIGITS and no trailing
- * zero either; zero has no digits. */
+/* A JSON number as sign, significant digits and exponent. The value is
+ * 0.DIGITS x 10^exponent, where DIGITS has neither leading nor trailing
+ * zeros, so zero has no digits. */
 typedef struct decimal {
     bool negative;
     const char *digits[2]; /* the integer part, then the fraction */
@@ -237,8 +237,9 @@ int ei_registry_decimal_compare(const char *a_text, size_t a_len, const char *b_
     decimal_parse(a_text, a_len, &a);
     decimal_parse(b_text, b_len, &b);
 
-    int a_sign = a.count == 0 ? 0 : a.negative ? -1 : 1;
-    int b_sign = b.count == 0 ? 0 : b.negative ? -1 : 1;
+    int a_sign = 0, b_sign = 0;
+    if (a.count > 0) a_sign = a.negative ? -1 : 1;
+    if (b.count > 0) b_sign = b.negative ? -1 : 1;
     if (a_sign != b_sign) return a_sign < b_sign ? -1 : 1;
     if (a_sign == 0) return 0;
     int compared = magnitude_compare(&a, &b);
@@ -552,7 +553,8 @@ static void check_properties(checker *c, schema_ref before, schema_ref after, co
 
     /* A property new in after was, before, under additionalProperties. An
      * absent additionalProperties allowed anything, and adding an optional
-     * property is accepted then (docs/schema.md says why). */
+     * property is accepted then, because that is how events are usually
+     * extended. */
     if (is_type(c->after, new_properties, EI_JSON_OBJECT) && old_additional >= 0 &&
         !is_false_schema(c->before, old_additional)) {
         size_t member = (size_t)new_properties + 1;

@@ -187,9 +187,9 @@ int ei_registry_policy_list(ei_registry *registry, const char *tenant, const cha
 /* Makes the registry match the declarative JSON document text (format in
  * docs/access.md): creates, enables, disables and deletes tenants and
  * principals, grants and revokes policies, adds keys by id and SHA-256 and
- * revokes keys the document does not list, and adds the schema versions of
- * its "schemas" member that the registry lacks (docs/schema.md). Schemas
- * are never deleted. The whole
+ * revokes keys the document does not list. It also adds the schema
+ * versions of the "schemas" member that the registry lacks
+ * (docs/schema.md), and never deletes one. The whole
  * document is checked before anything changes, and all changes commit in
  * one transaction; with dry_run nothing is committed. Appends one line per
  * change to changes and sets *change_count. On failure err names the JSON
@@ -221,7 +221,7 @@ int ei_registry_check_event_type(const char *type, char *err, size_t err_len);
 
 /* Adds len bytes of JSON text as the next schema version of type. The
  * document must be a JSON object that compiles as a JSON Schema, with
- * every $ref resolvable from the registered documents; its "$id", if any,
+ * every $ref resolvable from the registered documents. Its "$id", if any,
  * must not be the $id of another stored version. Unless force, it must be
  * compatible with the previous version; otherwise err lists each
  * incompatibility on its own line. A document equal to the latest version
@@ -247,7 +247,7 @@ int ei_registry_schema_list(ei_registry *registry, ei_schema_type_info **items, 
 int ei_registry_schema_get(ei_registry *registry, const char *type, int version, char **document,
                            size_t *len, int *version_out, char *err, size_t err_len);
 
-/* One stored schema version as the server holds it: compiled once when
+/* One stored schema version as the server keeps it, compiled once when
  * the snapshot is built. Every pointer belongs to the catalog. */
 typedef struct ei_registered_schema {
     const char *type;

@@ -4,12 +4,12 @@
  *
  * Storage (see registry.c): event_types(type, created_at) and
  * schema_versions(type, version, document, sha256, schema_id, created_at).
- * A document is stored indented (ei_registry_json_pretty); sha256 is the
+ * A document is stored indented (ei_registry_json_pretty). sha256 is the
  * SHA-256 of its canonical form (ei_registry_json_canonical), so two
  * documents that differ only in white space, member order or string
  * escapes are the same version. schema_id is the document's "$id" without
- * a final empty fragment, unique over all versions so that a $ref or a
- * dataschema names one version. Triggers reject UPDATE and DELETE.
+ * a final empty fragment. It is unique over all versions, so that a $ref
+ * or a dataschema names one version. Triggers reject UPDATE and DELETE.
  *
  * The catalog is built with each snapshot, on the thread that refreshes
  * it, and compiles every version once, with every stored document that has
@@ -787,8 +787,8 @@ static void index_types(ei_registry_catalog *catalog) {
 }
 
 /* Compiles every version with every document that has a $id available to
- * $ref. A version that fails keeps its error, and its events are rejected
- * (the server answers 500) until an operator looks at it. */
+ * $ref. A version that fails keeps its error, and the server rejects its
+ * events with 500 until an operator repairs the database. */
 static void compile_versions(ei_registry_catalog *catalog) {
     ei_schema_document *documents =
         ei_xcalloc(catalog->version_count ? catalog->version_count : 1, sizeof(*documents));

@@ -1,5 +1,5 @@
 // Schema validation in the server's other modes: without authentication
-// (the registry still holds the schemas), with a lower
+// (the registry still contains the schemas), with a lower
 // --max-schema-violations, with --demo (whose tenant accepts unregistered
 // types), and on the Kafka backbone.
 
