@@ -383,8 +383,32 @@ static int load_file(ei_config *config, const char *path, FILE *err) {
 
 /* ---- Loading ----------------------------------------------------------- */
 
-/* Checks what single options cannot: combinations and the base path. */
+/* Checks that listen is HOST:PORT or [IPv6]:PORT with a port of 0 to 65535. */
+static int check_listen(const char *flag, const char *listen, FILE *err) {
+    const char *colon = strrchr(listen, ':');
+    const char *problem = NULL;
+
+    if (!colon || colon == listen) {
+        problem = "expected HOST:PORT or [IPv6]:PORT";
+    } else if (listen[0] == '[' && colon[-1] != ']') {
+        problem = "an IPv6 address is written in brackets, as [::1]:8080";
+    } else {
+        const char *port = colon + 1;
+        size_t digits = strspn(port, "0123456789");
+        if (digits == 0 || port[digits] != '\0' || digits > 5 || atol(port) > 65535)
+            problem = "the port must be a number from 0 to 65535 (0 picks a free port)";
+    }
+    if (!problem) return 0;
+    fprintf(err, "event-issuer: invalid value of --%s \"%s\": %s\n", flag, listen, problem);
+    return -1;
+}
+
+/* Checks what single options cannot: combinations, addresses and the base
+ * path. */
 static int check_config(ei_config *config, FILE *err) {
+    if (check_listen("listen", config->listen, err) != 0) return -1;
+    if (config->metrics_listen[0] && check_listen("metrics-listen", config->metrics_listen, err) != 0)
+        return -1;
     if (strcmp(config->backbone, "embedded") != 0 && strcmp(config->backbone, "kafka") != 0) {
         fprintf(err, "event-issuer: invalid value of --backbone \"%s\": expected embedded or kafka\n",
                 config->backbone);

@@ -185,6 +185,31 @@ static void flag_errors_name_the_flag(void **state) {
     ei_config_free(&config);
 }
 
+static void listen_rejects_invalid_ports(void **state) {
+    (void)state;
+    static const char *const invalid[] = {"127.0.0.1:99999", "127.0.0.1:", "127.0.0.1:-1",
+                                          "[::1]:8080x", "[::1:8080", "localhost"};
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        ei_config config;
+        char *message;
+        assert_int_equal(load(&config, (const char *[]){"--listen", invalid[i], NULL}, &message), -1);
+        assert_non_null(strstr(message, "invalid value of --listen"));
+        assert_non_null(strstr(message, invalid[i]));
+        free(message);
+        ei_config_free(&config);
+    }
+
+    static const char *const valid[] = {"127.0.0.1:0", "127.0.0.1:65535", "[::1]:8080",
+                                        "localhost:8080"};
+    for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+        ei_config config;
+        char *message;
+        assert_int_equal(load(&config, (const char *[]){"--listen", valid[i], NULL}, &message), 0);
+        free(message);
+        ei_config_free(&config);
+    }
+}
+
 static void update_takes_only_reloadable_options(void **state) {
     (void)state;
     ei_config config, fresh;
@@ -221,6 +246,7 @@ int main(void) {
         cmocka_unit_test_teardown(missing_file_is_an_error, remove_file),
         cmocka_unit_test_teardown(flag_errors_name_the_flag, remove_file),
         cmocka_unit_test_teardown(update_takes_only_reloadable_options, remove_file),
+        cmocka_unit_test_teardown(listen_rejects_invalid_ports, remove_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
