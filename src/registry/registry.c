@@ -259,12 +259,15 @@ int ei_registry_check_name(const char *label, const char *name, char *err, size_
     size_t len = strlen(name);
     bool valid = len >= 1 && len <= EI_NAME_MAX;
     for (size_t i = 0; valid && i < len; i++) valid = name_char(name[i]);
-    if (valid) return EI_OK;
+    /* "." and ".." are path segments that HTTP clients remove from URLs. */
+    bool dots = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+    if (valid && !dots) return EI_OK;
 
     ei_registry_quote(name, quoted, sizeof(quoted));
     ei_registry_set_error(err, err_len,
-                          "invalid %s %s: use 1 to %d characters of A-Z a-z 0-9 . _ ~ -", label,
-                          quoted, EI_NAME_MAX);
+                          "invalid %s %s: use 1 to %d characters of A-Z a-z 0-9 . _ ~ -, "
+                          "other than \".\" and \"..\"",
+                          label, quoted, EI_NAME_MAX);
     return EI_ERR_INVALID;
 }
 

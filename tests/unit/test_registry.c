@@ -417,7 +417,7 @@ static void names_and_patterns_are_checked(void **state) {
     assert_int_equal(ei_registry_check_name("tenant id", name, f->err, sizeof(f->err)),
                      EI_ERR_INVALID);
 
-    const char *bad_names[] = {"", "a b", "a/b", "ä", "a:b"};
+    const char *bad_names[] = {"", "a b", "a/b", "ä", "a:b", ".", ".."};
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
         assert_int_equal(ei_registry_check_name("tenant id", bad_names[i], f->err, sizeof(f->err)),
                          EI_ERR_INVALID);
