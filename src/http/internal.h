@@ -53,6 +53,9 @@ struct ei_server {
     unsigned metrics_port;
     atomic_long active_requests; /* contexts created and not yet completed */
     atomic_bool draining;        /* shutting down: answers close their connection */
+    atomic_long open_connections;    /* connections of the main listener */
+    atomic_ulong refused_connections; /* refused at --connection-limit, not yet logged */
+    _Atomic int64_t refused_logged_s; /* when the last refusal was logged, monotonic s */
     /* The limits that a configuration reload may change while requests run. */
     atomic_size_t max_event_bytes;
     atomic_size_t max_batch_bytes;
@@ -78,6 +81,7 @@ struct ei_request {
     ei_arena arena;
     ei_buf body;        /* owned */
     size_t body_limit;
+    size_t body_received; /* bytes of body read so far, stored or not */
     bool body_too_large;
 
     _Atomic request_state state;
@@ -118,6 +122,10 @@ enum MHD_Result ei_http_send_unauthorized(ei_request *req, const char *detail);
  * Returns MHD_YES with req->who filled, or the result of queueing a 401 or
  * 403 problem (req->state is then REQUEST_ANSWERED). */
 enum MHD_Result ei_http_authenticate(ei_request *req);
+
+/* Writes the summary of failed authentications not yet logged (auth.c
+ * logs them in aggregate). Called when the server stops. */
+void ei_http_auth_flush(void);
 
 /* Checks that the caller may take the route's action on every event type.
  * Returns true, or false after queueing a 403 that names every forbidden

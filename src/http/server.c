@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -188,8 +189,8 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
 }
 
 /* Takes one piece of body. A body without Content-Length (chunked) that
- * passes the limit is counted but no longer stored, and answered with 413
- * once it ends. */
+ * passes the limit is no longer stored, and gets 413 once it ends, unless
+ * body_cut_off closes the connection first. */
 static void take_body(ei_request *req, const char *data, size_t size) {
     if (req->body_too_large) return;
     if (req->body.len + size > req->body_limit) {
@@ -200,6 +201,17 @@ static void take_body(ei_request *req, const char *data, size_t size) {
     ei_buf_append(&req->body, data, size);
 }
 
+/* Returns true once a body is so far over its route's limit that the
+ * connection is closed: past twice the limit, or past 128 KiB on a route
+ * that takes no body. Closing is the only way to stop reading, because
+ * libmicrohttpd 0.9.75 cannot queue a response before the body ends. Up to
+ * that point the body is read and dropped, so a client slightly over the
+ * limit still gets its 413. */
+static bool body_cut_off(const ei_request *req) {
+    size_t limit = req->route->body_limit ? req->body_limit : 64 * 1024;
+    return req->body_received / 2 > limit;
+}
+
 /* Every call after the first: the body, then the handler, then the answer
  * once the backbone is done. */
 static enum MHD_Result continue_request(ei_request *req, const char *upload_data,
@@ -207,8 +219,16 @@ static enum MHD_Result continue_request(ei_request *req, const char *upload_data
     switch (atomic_load(&req->state)) {
     case REQUEST_READING:
         if (*upload_data_size > 0) {
+            req->body_received += *upload_data_size;
             if (req->route->body_limit) take_body(req, upload_data, *upload_data_size);
             *upload_data_size = 0;
+            if (body_cut_off(req)) {
+                ei_log(EI_LOG_WARN, "http",
+                       "%s %s: closing the connection: the body passed %zu bytes, far over the "
+                       "limit of %zu bytes", req->method, req->path, req->body_received,
+                       req->body_limit);
+                return MHD_NO;
+            }
             return MHD_YES;
         }
         if (req->body_too_large)
@@ -283,10 +303,13 @@ static enum MHD_Result metrics_access_handler(void *cls, struct MHD_Connection *
 static void log_access(ei_request *req, enum MHD_RequestTerminationCode code) {
     bool completed = code == MHD_REQUEST_TERMINATED_COMPLETED_OK;
     bool routine = req->route && req->route->action < 0 && req->status < 400;
+    /* auth.c summarizes failed authentications, so that a client trying
+     * keys does not write one line per attempt. */
+    bool summarized = req->status == 401;
     ei_log_level level = EI_LOG_INFO;
     if (!completed)
         level = EI_LOG_WARN;
-    else if (routine)
+    else if (routine || summarized)
         level = EI_LOG_DEBUG;
     if ((int)level > ei_log_threshold) return;
 
@@ -408,6 +431,48 @@ static int start_metrics_daemon(ei_server *server, char *err, size_t err_len) {
     return 0;
 }
 
+/* Seconds between two log lines about refused connections. */
+#define REFUSED_LOG_INTERVAL_S 10
+
+/* Refuses a connection past --connection-limit by closing it at once, so
+ * the client learns that the server is full. At its own limit
+ * libmicrohttpd 0.9.75 stops accepting instead, which leaves clients
+ * waiting in the listen backlog. Runs on the accepting thread.
+ * NOTE: connections accepted at the same moment by different threads may
+ * all pass the check, so the limit can be passed by up to threads - 1. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addr_len) {
+    (void)addr;
+    (void)addr_len;
+    ei_server *server = cls;
+    long limit = (long)server->config->connection_limit;
+    if (atomic_load(&server->open_connections) < limit) return MHD_YES;
+
+    unsigned long refused = atomic_fetch_add(&server->refused_connections, 1) + 1;
+    int64_t now = now_ns() / 1000000000;
+    int64_t logged = atomic_load(&server->refused_logged_s);
+    if (now - logged >= REFUSED_LOG_INTERVAL_S &&
+        atomic_compare_exchange_strong(&server->refused_logged_s, &logged, now)) {
+        atomic_fetch_sub(&server->refused_connections, refused);
+        ei_log(EI_LOG_WARN, "http",
+               "connections refused since the last message: %lu; %ld are open and the limit "
+               "(--connection-limit) is %ld", refused, atomic_load(&server->open_connections),
+               limit);
+    }
+    return MHD_NO;
+}
+
+/* Counts the main listener's open connections for accept_policy. */
+static void notify_connection(void *cls, struct MHD_Connection *connection,
+                              void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    (void)connection;
+    (void)socket_context;
+    ei_server *server = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&server->open_connections, 1);
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&server->open_connections, 1);
+}
+
 void ei_server_update_limits(ei_server *server, const ei_config *config) {
     atomic_store(&server->max_event_bytes, config->max_event_bytes);
     atomic_store(&server->max_batch_bytes, config->max_batch_bytes);
@@ -437,14 +502,21 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
 
+    /* accept_policy enforces --connection-limit over all threads. The
+     * library's own limit, which it splits among the threads, is set above
+     * it so that no thread stops accepting before accept_policy refuses. */
+    size_t library_limit = (config->connection_limit + 1) * config->threads;
+    if (library_limit > UINT_MAX) library_limit = UINT_MAX;
+
     server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, access_handler, server,
+        flags, 0, accept_policy, server, access_handler, server,
         MHD_OPTION_EXTERNAL_LOGGER, log_daemon_message, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)config->connection_limit,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)library_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_connection, server,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_END);
     if (!server->daemon) {
@@ -485,5 +557,6 @@ bool ei_server_wait_idle(ei_server *server, unsigned timeout_ms) {
 void ei_server_stop(ei_server *server) {
     MHD_stop_daemon(server->daemon);
     if (server->metrics_daemon) MHD_stop_daemon(server->metrics_daemon);
+    ei_http_auth_flush();
     free(server);
 }
