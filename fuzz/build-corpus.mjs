@@ -223,6 +223,20 @@ function serverInputs() {
     inputs.push(serverInput('POST /acme/produce?x=1', ['Content-Type: application/cloudevents+json'], MINIMAL));
     inputs.push(serverInput('POST /acme/produce', ['Content-Type: application/cloudevents+json'], 'x'.repeat(5000)));
     inputs.push(serverInput('POST /acme/produce', ['traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', ...BINARY_HEADERS]));
+
+    // Events of the type that fuzz/server.c registers a schema for.
+    const schemaEvent = (data) => JSON.stringify({ specversion: '1.0', id: '1', source: '/s', type: 'fuzz.schema.v1', data });
+    for (const data of [{ n: 3, s: 'abc', t: '2018-04-05T17:31:00Z' }, { n: 11, s: 'ABC', t: 'yesterday', x: 1 }, [], 'n']) {
+        inputs.push(serverInput('POST /acme/produce', ['Content-Type: application/cloudevents+json'], schemaEvent(data)));
+        inputs.push(serverInput('POST /acme/produce/batch', ['Content-Type: application/cloudevents-batch+json'],
+            `[${schemaEvent(data)},${MINIMAL}]`));
+    }
+    inputs.push(serverInput('POST /acme/produce', ['ce-specversion: 1.0', 'ce-id: 1', 'ce-source: /s',
+        'ce-type: fuzz.schema.v1', 'ce-dataschema: /schemas/fuzz.schema.v1/versions/1', 'Content-Type: application/json'], '{"n":1}'));
+    for (const path of ['/acme/schemas', '/acme/schemas/fuzz.schema.v1', '/acme/schemas/fuzz.schema.v1/versions/1',
+        '/acme/schemas/fuzz.schema.v1/versions/2', '/acme/schemas/nope']) {
+        inputs.push(serverInput(`GET ${path}`, []));
+    }
     return inputs;
 }
 
