@@ -210,6 +210,17 @@ static void check_body(ei_ce_binary *binary, const char *content_type, const cha
     ei_arena *arena = binary->arena;
     ei_ce_violations *violations = binary->violations;
 
+    /* Content-Type becomes an attribute, whose value must be UTF-8, but a
+     * quoted parameter value may carry any byte above 0x7F (RFC 9110
+     * obs-text). */
+    if (content_type && !ei_utf8_valid(content_type, strlen(content_type))) {
+        ei_ce_violations_add(violations, -1, "datacontenttype", "utf-8", 400,
+                             "header \"Content-Type\", the event's datacontenttype, is not valid "
+                             "UTF-8; got %s",
+                             ei_ce_quote(arena, content_type, strlen(content_type)));
+        return;
+    }
+
     bool content_type_valid = content_type && ei_media_type_valid(content_type);
     if (content_type && !content_type_valid)
         ei_ce_violations_add(violations, -1, "datacontenttype", "media-type", 400,

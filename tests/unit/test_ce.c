@@ -1208,6 +1208,16 @@ static void binary_datacontenttype_header_is_rejected(void **state) {
     assert_int_equal(fx->rc, EI_ERR_INVALID);
 }
 
+static void binary_content_type_not_utf8_is_rejected(void **state) {
+    fixture *fx = *state;
+    ei_ce_binary binary;
+    start_binary(fx, &binary);
+    finish_binary(fx, &binary, "application/json; charset=\"\xff\"", "{}");
+    const ei_ce_violation *v = expect_single(fx, "datacontenttype", "utf-8", 400);
+    assert_non_null(strstr(v->detail, "\\xFF"));
+    assert_int_equal(fx->rc, EI_ERR_INVALID);
+}
+
 /* An attribute named "data" would collide with the data member of the
  * structured form that the log stores and prints. */
 static void binary_data_header_is_rejected(void **state) {
@@ -1428,6 +1438,7 @@ int main(void) {
         TEST(binary_duplicate_header_is_rejected),
         TEST(binary_datacontenttype_header_is_rejected),
         TEST(binary_data_header_is_rejected),
+        TEST(binary_content_type_not_utf8_is_rejected),
         TEST(binary_invalid_extension_name_is_rejected),
         TEST(binary_missing_header_is_required),
         TEST(binary_content_type_is_kept_as_sent),
