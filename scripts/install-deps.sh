@@ -2,9 +2,9 @@
 # Installs what building and testing event-issuer needs on Debian 12:
 # the compiler and libraries, the tools the tests drive (curl, kcat,
 # valgrind, and the Prometheus Python client that parses /metrics),
-# Node.js and npm for the end-to-end tests, and the end-to-end tests' npm
-# packages. Safe to run again. Runs as root, or through sudo
-# otherwise.
+# clang 14 with libFuzzer for make fuzz, Node.js and npm for the
+# end-to-end tests, and the end-to-end tests' npm packages. Safe to run
+# again. Runs as root, or through sudo otherwise.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +29,8 @@ packages=(
     kcat
     valgrind
     python3-prometheus-client
+    clang
+    libclang-rt-14-dev
 )
 
 # A Node.js that is already installed (this machine image has Node.js 20
