@@ -145,10 +145,59 @@ static enum MHD_Result send_too_large(ei_request *req, const char *fmt, ...) {
 
 /* The first call: route the request and refuse a declared body that is too
  * large before any of it is read. Returns MHD_YES to go on reading. */
+/* Headers that must appear at most once: two Content-Length headers let
+ * a proxy and this server disagree on where a request ends (request
+ * smuggling, RFC 9112 section 6.3), and two keys or content types make the
+ * request ambiguous. */
+typedef struct header_counts {
+    const char *auth_header;
+    unsigned content_length;
+    unsigned transfer_encoding;
+    unsigned content_type;
+    unsigned api_key;
+} header_counts;
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size) {
+    (void)kind;
+    (void)key_size;
+    (void)value;
+    (void)value_size;
+    header_counts *counts = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) counts->content_length++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) counts->transfer_encoding++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0) counts->content_type++;
+    if (strcasecmp(key, counts->auth_header) == 0) counts->api_key++;
+    return MHD_YES;
+}
+
+/* Returns the name of a header that is repeated or conflicts, or NULL. */
+static const char *ambiguous_header(ei_request *req) {
+    header_counts counts = {.auth_header = req->server->config->auth_header};
+    MHD_get_connection_values_n(req->connection, MHD_HEADER_KIND, count_header, &counts);
+    if (counts.content_length > 1) return "Content-Length";
+    if (counts.content_length && counts.transfer_encoding) return "Content-Length with Transfer-Encoding";
+    if (counts.content_type > 1) return "Content-Type";
+    if (counts.api_key > 1) return req->server->config->auth_header;
+    return NULL;
+}
+
 static enum MHD_Result begin_request(ei_request *req, const char *url) {
     const ei_config *config = req->server->config;
     const char *allow = NULL;
     const char *path = route_path(config, url);
+
+    /* Answering before the body is read makes libmicrohttpd close the
+     * connection afterwards, so nothing of this request is read as the next. */
+    const char *ambiguous = ambiguous_header(req);
+    if (ambiguous) {
+        char detail[200];
+        snprintf(detail, sizeof(detail),
+                 "the request has more than one %s header, or conflicting framing headers; "
+                 "send each once", ambiguous);
+        return ei_http_send_problem(req, 400, "ambiguous-request", "Ambiguous request", detail,
+                                    NULL);
+    }
 
     /* The health check and the metrics are served at the root too, for
      * probes and scrapers that do not know the base path. */
@@ -350,6 +399,34 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     atomic_fetch_sub(&server->active_requests, 1);
 }
 
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path in place like libmicrohttpd's default, except
+ * that an encoded slash stays "%2F": decoding it would turn one segment
+ * ("acme%2Fproduce") into two, and a tenant id into a route. */
+static size_t unescape_path(void *cls, struct MHD_Connection *connection, char *s) {
+    (void)cls;
+    (void)connection;
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        int high, low;
+        if (in[0] == '%' && (high = hex_value(in[1])) >= 0 && (low = hex_value(in[2])) >= 0 &&
+            high * 16 + low != '/' && high * 16 + low != 0) {
+            *out++ = (char)(high * 16 + low);
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
 __attribute__((format(printf, 2, 0)))
 static void log_daemon_message(void *cls, const char *fmt, va_list ap) {
     (void)cls;
@@ -511,6 +588,7 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
     server->daemon = MHD_start_daemon(
         flags, 0, accept_policy, server, access_handler, server,
         MHD_OPTION_EXTERNAL_LOGGER, log_daemon_message, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_path, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)library_limit,
