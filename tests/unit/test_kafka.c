@@ -1081,8 +1081,11 @@ int main(void) {
         TEST(repeated_guarantees_are_accepted),
         TEST(missing_brokers_are_rejected),
     };
-    /* EI_TEST_FILTER runs only the tests matching a pattern, EI_TEST_DEBUG
-     * shows the backbone's debug log. */
+    /* EI_TEST_FILTER runs only the tests matching a pattern, EI_TEST_SKIP
+     * skips those matching one (make valgrind skips the throughput test,
+     * which valgrind slows far below kcat), EI_TEST_DEBUG shows the
+     * backbone's debug log. */
     if (getenv("EI_TEST_FILTER")) cmocka_set_test_filter(getenv("EI_TEST_FILTER"));
+    if (getenv("EI_TEST_SKIP")) cmocka_set_skip_filter(getenv("EI_TEST_SKIP"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
