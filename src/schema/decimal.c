@@ -62,7 +62,12 @@ int ei_decimal_parse(ei_decimal *d, const char *text, size_t len) {
         if (i < len && (text[i] == '+' || text[i] == '-')) negative_exponent = text[i++] == '-';
         first = i;
         while (i < len && is_digit(text[i])) {
-            if (exponent < EXPONENT_LIMIT) exponent = exponent * 10 + (text[i] - '0');
+            /* Clamps before exponent * 10 could pass the limit, and so
+             * before it could overflow. */
+            if (exponent <= (EXPONENT_LIMIT - 9) / 10)
+                exponent = exponent * 10 + (text[i] - '0');
+            else
+                exponent = EXPONENT_LIMIT;
             i++;
         }
         if (i == first) return EI_ERR_INVALID;
