@@ -122,9 +122,16 @@ static void check_same_event(const ei_event *ev, const ei_event *again) {
                    "attribute %s: value changed", a->name);
     }
     FUZZ_CHECK(again->has_data == ev->has_data, "has_data changed");
-    if (ev->has_data)
-        FUZZ_CHECK(again->data_len == ev->data_len && memcmp(again->data, ev->data, ev->data_len) == 0,
+    if (ev->has_data) {
+        /* A binary-mode body keeps the JSON white space around its value,
+         * while a structured "data" member is the value's span alone. */
+        size_t start = 0, len = ev->data_len;
+        while (start < len && strchr(" \t\n\r", ev->data[start])) start++;
+        while (len > start && strchr(" \t\n\r", ev->data[len - 1])) len--;
+        FUZZ_CHECK(again->data_len == len - start &&
+                       memcmp(again->data, ev->data + start, len - start) == 0,
                    "data changed");
+    }
 }
 
 void fuzz_check_event(const ei_event *ev) {
