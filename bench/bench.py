@@ -374,8 +374,8 @@ class Run:
 
 def product_args(binary):
     """Returns the serve options every benchmark server gets. The events of
-    the benchmark have no registered schema, so a server that by default
-    rejects such types is told to accept them."""
+    the benchmark have no registered schema, so a server that rejects such
+    types by default gets the option that accepts them."""
     serve_help = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True,
                                 timeout=10).stdout
     return ["--require-registered-types=false"] if "--require-registered-types" in serve_help \
@@ -706,7 +706,7 @@ def scenario_batch(bench):
     """Batches of 1 KiB events into the embedded log, against the same rows
     inserted straight into SQLite by one C process. A further variant lets
     the server use every CPU, wrk's included, because wrk needs little CPU
-    here; it shows what the machine can do but is no fair comparison."""
+    here. It shows what the machine can do, but it is no fair comparison."""
     count = bench.settings.batch_events
     spread = "event-issuer (API key, all CPUs)"
     runs = bench.measure_variants("batch", [lambda: sqlite_baseline(bench), (Product, False),
@@ -968,18 +968,23 @@ class SkipScenario(Exception):
 
 
 def scenario_profile(bench):
-    """Not run by default (BENCH_SCENARIOS=profile): perf record -g of the
-    server during the single scenario with an API key; writes perf.txt."""
+    """Not run by default (BENCH_SCENARIOS=profile): perf record of the
+    server during the single scenario with an API key. It writes perf.txt:
+    the time spent in each function and everything it calls. The call
+    graphs come from DWARF unwinding, because the release build and its
+    libraries keep no frame pointers."""
     settings = bench.settings
     if shutil.which("perf") is None:
         raise SkipScenario("perf is not installed")
     server = Product(bench, True)
     run = None
     perf_data = settings.results_dir / "perf.data"
+
     try:
         bench.wrk(server.port, "binary", server.key, settings.connections, settings.warmup)
-        perf = bench.procs.spawn(["perf", "record", "-g", "-q", "-o", perf_data, "-p",
-                                  server.proc.pid], stdin=subprocess.DEVNULL,
+        perf = bench.procs.spawn(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
+                                  "-q", "-o", perf_data, "-p", server.proc.pid],
+                                 stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             run = bench.load(server, "binary", settings.connections, settings.duration, 0)
@@ -989,9 +994,10 @@ def scenario_profile(bench):
             bench.procs.forget(perf)
     finally:
         bench.finish(server, run)
-    report = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--no-children",
-                             "--percent-limit", "0.5", "-g", "none", "--sort", "dso,symbol"],
-                            capture_output=True, text=True, timeout=300)
+
+    report = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", "--children",
+                             "--percent-limit", "1", "-g", "none", "--sort", "symbol"],
+                            capture_output=True, text=True, timeout=600)
     (settings.results_dir / "perf.txt").write_text(report.stdout)
     print(f"  profile: {describe(run)}; perf report in {settings.results_dir / 'perf.txt'}")
 
@@ -1015,10 +1021,11 @@ def machine_description(settings):
     memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
     file_system = command_output(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T",
                                   str(settings.work_dir)])
-    hypervisor = command_output(["systemd-detect-virt"]) if shutil.which("systemd-detect-virt") \
-        else next((line.split(":", 1)[1].strip() for line in
-                   command_output(["lscpu"]).splitlines()
-                   if line.startswith("Hypervisor vendor")), "none found")
+    hypervisor = next((line.split(":", 1)[1].strip() for line in
+                       command_output(["lscpu"]).splitlines()
+                       if line.startswith("Hypervisor vendor")), "none")
+    if shutil.which("systemd-detect-virt"):
+        hypervisor += f"; container: {command_output(['systemd-detect-virt', '--container'])}"
     return {
         "CPUs (nproc)": str(os.cpu_count()),
         "CPU model": cpu_model,
