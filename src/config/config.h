@@ -36,7 +36,7 @@ typedef struct ei_config {
     char *backbone;           /* "embedded" or "kafka" */
     char *kafka_brokers;      /* bootstrap servers, HOST:PORT[,HOST:PORT...] */
     char *kafka_topic_prefix; /* prepended to the event type to name the topic */
-    size_t delivery_timeout_ms; /* longest wait for the backbone's confirmation */
+    size_t delivery_timeout_ms; /* maximum wait for the backbone's confirmation */
     char **kafka_properties;  /* owned; "name=value" librdkafka properties */
     size_t kafka_property_count;
     char *auth_header;        /* header carrying the API key */
