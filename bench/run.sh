@@ -36,6 +36,11 @@ build_helpers() {
     cc $flags -o build/bench/sqlite_baseline bench/sqlite_baseline.c -lsqlite3
     # shellcheck disable=SC2086
     cc $flags -o build/bench/idle_conns bench/idle_conns.c
+    # A release copy of the Kafka tests' mock cluster; the Makefile builds
+    # that one with ASan only.
+    # shellcheck disable=SC2046,SC2086 # lists of words
+    cc $flags $(pkg-config --cflags rdkafka) -o build/bench/mock-kafka \
+        tests/kafka/mock_cluster.c $(pkg-config --libs rdkafka)
 }
 
 # Stops what bench.py started and did not stop itself, by the process ids
