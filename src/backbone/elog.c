@@ -569,12 +569,15 @@ static int insert_request(ei_elog *log, ei_produce *req, int64_t append_time, ch
                           size_t message_len) {
     log->request_epoch++;
 
-    int rc = run(log->savepoint);
+    /* A request of one record needs no savepoint: a failed INSERT undoes
+     * its own changes, or the whole transaction. */
+    bool savepoint = req->events && req->count > 1;
+    int rc = savepoint ? run(log->savepoint) : SQLITE_OK;
     if (rc == SQLITE_OK && !req->events)
         rc = insert_record(log, req, NULL, append_time, &req->deliveries[0].offset);
     for (size_t i = 0; rc == SQLITE_OK && req->events && i < req->count; i++)
         rc = insert_record(log, req, &req->events[i], append_time, &req->deliveries[i].offset);
-    if (rc == SQLITE_OK) rc = run(log->release);
+    if (rc == SQLITE_OK && savepoint) rc = run(log->release);
     if (rc == SQLITE_OK) return SQLITE_OK;
 
     copy_message(message, message_len, sqlite3_errmsg(log->db));
@@ -582,7 +585,7 @@ static int insert_request(ei_elog *log, ei_produce *req, int64_t append_time, ch
 
     /* Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) may already have
      * rolled back the whole transaction; the caller sees autocommit then. */
-    if (!sqlite3_get_autocommit(log->db)) {
+    if (savepoint && !sqlite3_get_autocommit(log->db)) {
         if (run(log->rollback_to) != SQLITE_OK || run(log->release) != SQLITE_OK)
             run(log->rollback);
     }

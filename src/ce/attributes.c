@@ -170,7 +170,8 @@ static const char *const string_attributes[] = {
 
 bool ei_ce_is_string_attribute(const char *name) {
     for (size_t i = 0; i < sizeof(string_attributes) / sizeof(string_attributes[0]); i++)
-        if (strcmp(name, string_attributes[i]) == 0) return true;
+        if (name[0] == string_attributes[i][0] && strcmp(name, string_attributes[i]) == 0)
+            return true;
     return false;
 }
 
@@ -272,11 +273,21 @@ bool ei_ce_time_valid(const char *s) {
 #define URI_QUESTION 0x20u
 #define URI_PCHAR (URI_UNRESERVED | URI_SUB_DELIMS | URI_COLON | URI_AT)
 
+static bool is_sub_delim(char c) {
+    switch (c) {
+    case '!': case '$': case '&': case '\'': case '(': case ')':
+    case '*': case '+': case ',': case ';': case '=':
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool uri_char_allowed(char c, unsigned classes) {
     if ((classes & URI_UNRESERVED) &&
         (is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~'))
         return true;
-    if ((classes & URI_SUB_DELIMS) && c != '\0' && strchr("!$&'()*+,;=", c)) return true;
+    if ((classes & URI_SUB_DELIMS) && is_sub_delim(c)) return true;
     if ((classes & URI_COLON) && c == ':') return true;
     if ((classes & URI_AT) && c == '@') return true;
     if ((classes & URI_SLASH) && c == '/') return true;
@@ -452,7 +463,13 @@ bool ei_ce_uri_valid(const char *s) {
 
 /* A token character of RFC 2045: printable US-ASCII except tspecials. */
 static bool is_token_char(char c) {
-    return c > 0x20 && c < 0x7F && !strchr("()<>@,;:\\\"/[]?=", c);
+    switch (c) {
+    case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+    case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
+        return false;
+    default:
+        return c > 0x20 && c < 0x7F;
+    }
 }
 
 typedef struct media_parts {

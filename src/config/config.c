@@ -57,6 +57,9 @@ static const option options[] = {
      "maximum number of open connections; further ones are refused"},
     {"connection-timeout", OPTION_COUNT, FIELD(connection_timeout), "60", 1, 86400, false,
      "seconds a connection may stay idle or stalled before it is closed"},
+    {"connection-memory", OPTION_SIZE, FIELD(connection_memory), "8K", 4096, 1024 * 1024, false,
+     "memory in bytes of each connection for its request line, headers and read buffer; a "
+     "request whose line and headers do not fit is answered 431"},
     {"metrics-listen", OPTION_STRING, FIELD(metrics_listen), "", 0, 0, false,
      "separate HOST:PORT for GET /metrics; when set, /metrics is served only there"},
     {"metrics-event-series", OPTION_COUNT, FIELD(metrics_event_series), "1000", 1, 100000, true,

@@ -31,6 +31,7 @@ typedef struct ei_config {
     size_t threads;           /* HTTP worker threads */
     size_t connection_limit;  /* open connections at once */
     size_t connection_timeout; /* seconds of inactivity before a connection is closed */
+    size_t connection_memory;  /* bytes per connection for request headers and buffers */
     char *metrics_listen;     /* "" or HOST:PORT of a separate /metrics listener */
     size_t metrics_event_series; /* series limit of event_issuer_events_total */
     char *backbone;           /* "embedded" or "kafka" */

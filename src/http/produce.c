@@ -182,13 +182,28 @@ enum MHD_Result ei_http_handle_batch(ei_request *req) {
     return ei_http_submit(req);
 }
 
-static void write_result(ei_buf *out, const ei_event *ev, const ei_delivery *delivery) {
-    char time_text[EI_RFC3339_LEN];
-    ei_format_rfc3339_us(delivery->time_us, time_text);
-    ei_buf_append_str(out, "{\"id\":");
+/* The time text of the last result written; the events of one commit share
+ * their time, so a batch formats it once. */
+typedef struct result_time {
+    int64_t time_us;
+    char text[EI_RFC3339_LEN];
+    size_t len;
+} result_time;
+
+static void write_result(ei_buf *out, const ei_event *ev, const ei_delivery *delivery,
+                         result_time *time) {
+    if (time->len == 0 || time->time_us != delivery->time_us) {
+        ei_format_rfc3339_us(delivery->time_us, time->text);
+        time->time_us = delivery->time_us;
+        time->len = strlen(time->text);
+    }
+    ei_buf_append(out, "{\"id\":", 6);
     ei_json_write_string(out, ev->id, strlen(ev->id));
-    ei_buf_printf(out, ",\"time\":\"%s\",\"persistenceStatus\":\"%s\"}", time_text,
-                  ei_persistence_name(delivery->status));
+    ei_buf_append(out, ",\"time\":\"", 9);
+    ei_buf_append(out, time->text, time->len);
+    ei_buf_append(out, "\",\"persistenceStatus\":\"", 23);
+    ei_buf_append_str(out, ei_persistence_name(delivery->status));
+    ei_buf_append(out, "\"}", 2);
 }
 
 /* The answer for a delivery error kind: status, problem type and title. */
@@ -302,10 +317,11 @@ enum MHD_Result ei_http_answer_deliveries(ei_request *req) {
     bool batch = req->route->handle == ei_http_handle_batch;
     ei_buf out = {0};
     ei_buf_reserve(&out, req->event_count * 96);
+    result_time time = {0};
     if (batch) ei_buf_append_char(&out, '[');
     for (size_t i = 0; i < req->event_count; i++) {
         if (i > 0) ei_buf_append_char(&out, ',');
-        write_result(&out, &req->events[i], &req->produce.deliveries[i]);
+        write_result(&out, &req->events[i], &req->produce.deliveries[i], &time);
     }
     if (batch) ei_buf_append_char(&out, ']');
     return ei_http_send_json(req, 200, &out);

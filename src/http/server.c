@@ -374,7 +374,7 @@ static void log_access(ei_request *req, enum MHD_RequestTerminationCode code) {
         .key_id = req->who.key_id,
         .status = req->status,
         .events = req->event_count,
-        .duration_ms = (double)(now_ns() - req->started_ns) / 1e6,
+        .duration_us = (uint64_t)(now_ns() - req->started_ns) / 1000,
         .trace_id = req->trace.trace_id,
         .problem = completed ? NULL : problem,
     };
@@ -593,6 +593,7 @@ ei_server *ei_server_start(const ei_config *config, ei_backbone *backbone, ei_re
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)config->threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)library_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)config->connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, server,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,

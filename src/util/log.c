@@ -51,14 +51,29 @@ static void line_printf(line *out, const char *fmt, ...) {
     if (n > 0) line_append(out, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
 }
 
+/* Appends value in decimal. */
+static void line_append_uint(line *out, uint64_t value) {
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof(digits) - ++n] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    line_append(out, digits + sizeof(digits) - n, n);
+}
+
 /* Appends s for the text format. Control characters become \xNN, so a
  * value (a path, a header) can never start a forged log line. */
 static void line_append_text(line *out, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != 0x7f) p++;
+        line_append(out, (const char *)run, (size_t)(p - run));
+        if (*p) {
             line_printf(out, "\\x%02x", *p);
-        else
-            line_append(out, (const char *)p, 1);
+            p++;
+        }
     }
 }
 
@@ -118,38 +133,70 @@ static void line_append_json_string(line *out, const char *s) {
 }
 
 static void line_append_json_member(line *out, const char *name, const char *value) {
-    line_printf(out, ",\"%s\":", name);
+    line_append(out, ",\"", 2);
+    line_append_str(out, name);
+    line_append(out, "\":", 2);
     if (value)
         line_append_json_string(out, value);
     else
         line_append_str(out, "null");
 }
 
-/* Writes "2026-12-04T19:55:20.123Z", the current time in UTC; the size
- * leaves room for any value the compiler assumes the fields may take. */
-#define TIME_TEXT_MAX 96
+/* Writes "2026-12-04T19:55:20.123Z", the current time in UTC, and returns
+ * its length. Each thread keeps the text up to the seconds, so a busy server
+ * formats the date once a second rather than on every line. */
+#define SECONDS_TEXT_MAX 96 /* room for any value the compiler assumes the fields may take */
 
-static void format_now(char out[TIME_TEXT_MAX]) {
+static _Thread_local struct {
+    time_t second;
+    size_t len;
+    char text[SECONDS_TEXT_MAX];
+} seconds_cache = {.second = -1};
+
+static size_t format_now(char out[SECONDS_TEXT_MAX + 5]) {
     struct timespec now;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(out, TIME_TEXT_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+    if (now.tv_sec != seconds_cache.second) {
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        int n = snprintf(seconds_cache.text, sizeof(seconds_cache.text),
+                         "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        seconds_cache.len = n > 0 ? (size_t)n : 0;
+        seconds_cache.second = now.tv_sec;
+    }
+    size_t len = seconds_cache.len;
+    long ms = now.tv_nsec / 1000000;
+    memcpy(out, seconds_cache.text, len);
+    out[len++] = '.';
+    out[len++] = (char)('0' + ms / 100);
+    out[len++] = (char)('0' + ms / 10 % 10);
+    out[len++] = (char)('0' + ms % 10);
+    out[len++] = 'Z';
+    return len;
 }
 
 /* Starts a line with the time, level and component. A JSON line is left
  * open so that members can follow. */
 static void line_begin(line *out, ei_log_format format, ei_log_level level,
                        const char *component) {
-    char time_text[TIME_TEXT_MAX];
-    format_now(time_text);
+    char time_text[SECONDS_TEXT_MAX + 5];
+    size_t time_len = format_now(time_text);
     out->len = 0;
     if (format == EI_LOG_FORMAT_JSON) {
-        line_printf(out, "{\"time\":\"%s\",\"level\":\"%s\"", time_text, level_names[level]);
+        line_append_str(out, "{\"time\":\"");
+        line_append(out, time_text, time_len);
+        line_append_str(out, "\",\"level\":\"");
+        line_append_str(out, level_names[level]);
+        line_append(out, "\"", 1);
         line_append_json_member(out, "component", component);
     } else {
-        line_printf(out, "%s %s %s: ", time_text, text_level_names[level], component);
+        line_append(out, time_text, time_len);
+        line_append(out, " ", 1);
+        line_append_str(out, text_level_names[level]);
+        line_append(out, " ", 1);
+        line_append_str(out, component);
+        line_append(out, ": ", 2);
     }
 }
 
@@ -179,6 +226,14 @@ void ei_log_write(ei_log_level level, const char *component, const char *fmt, ..
     line_finish(&out, format);
 }
 
+/* Appends microseconds as milliseconds with three decimals. */
+static void line_append_duration(line *out, uint64_t us) {
+    char decimals[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                        (char)('0' + us % 10)};
+    line_append_uint(out, us / 1000);
+    line_append(out, decimals, 4);
+}
+
 static const char *or_dash(const char *s) {
     return s && s[0] ? s : "-";
 }
@@ -193,8 +248,13 @@ static void write_access_text(line *out, const ei_log_access_entry *entry) {
     line_append_text(out, or_dash(entry->principal));
     line_append_str(out, " key=");
     line_append_text(out, or_dash(entry->key_id));
-    line_printf(out, " status=%d events=%zu duration_ms=%.3f route=", entry->status,
-                entry->events, entry->duration_ms);
+    line_append_str(out, " status=");
+    line_append_uint(out, (uint64_t)(entry->status > 0 ? entry->status : 0));
+    line_append_str(out, " events=");
+    line_append_uint(out, entry->events);
+    line_append_str(out, " duration_ms=");
+    line_append_duration(out, entry->duration_us);
+    line_append_str(out, " route=");
     line_append_text(out, or_dash(entry->route));
     line_append_str(out, " trace_id=");
     line_append_text(out, or_dash(entry->trace_id));
@@ -219,8 +279,9 @@ static void write_access_json(line *out, const ei_log_access_entry *entry) {
     line_append_json_member(out, "tenant", or_null(entry->tenant));
     line_append_json_member(out, "principal", or_null(entry->principal));
     line_append_json_member(out, "key_id", or_null(entry->key_id));
-    line_printf(out, ",\"status\":%d,\"events\":%zu,\"duration_ms\":%.3f", entry->status,
-                entry->events, entry->duration_ms);
+    line_printf(out, ",\"status\":%d,\"events\":%zu,\"duration_ms\":", entry->status,
+                entry->events);
+    line_append_duration(out, entry->duration_us);
     line_append_json_member(out, "trace_id", or_null(entry->trace_id));
     if (entry->problem) line_append_json_member(out, "problem", entry->problem);
 }

@@ -21,6 +21,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum ei_log_level {
     EI_LOG_ERROR = 0,
@@ -57,7 +58,7 @@ typedef struct ei_log_access_entry {
     const char *key_id;    /* the API key's id, never the key */
     int status;            /* 0 when no response was queued */
     size_t events;
-    double duration_ms;
+    uint64_t duration_us; /* written as milliseconds with three decimals */
     const char *trace_id;  /* 32 hexadecimal digits */
     const char *problem;   /* NULL, or why the request ended abnormally */
 } ei_log_access_entry;

@@ -151,3 +151,45 @@ describe('size limits', () => {
         await checkNothingStored();
     });
 });
+
+// The request line and headers share the connection's memory
+// (--connection-memory, 8 KiB by default) with its buffers.
+describe('header size limit', () => {
+    let defaults;
+    let raised;
+
+    before(async () => {
+        defaults = await startServer();
+        raised = await startServer({ args: ['--connection-memory', '64K'] });
+    });
+
+    after(async () => {
+        await defaults.stopAndRemoveData();
+        await raised.stopAndRemoveData();
+    });
+
+    function withExtension(bytes) {
+        return binaryHeaders({ 'ce-padding': 'x'.repeat(bytes) });
+    }
+
+    test('6000 bytes of headers are accepted by default', async () => {
+        const headers = withExtension(6000);
+        const res = await send(defaults.url, { path: '/header-tenant/produce', headers, body: '{"a":1}' });
+        assertPersisted(res, headers['ce-id']);
+    });
+
+    test('headers past the connection memory get 431 and store nothing', async () => {
+        const checkNothingStored = await expectNothingStored(defaults.dataDir);
+        const res = await send(defaults.url, {
+            path: '/header-tenant/produce', headers: withExtension(9000), body: '{"a":1}',
+        });
+        assert.equal(res.status, 431);
+        await checkNothingStored();
+    });
+
+    test('a larger --connection-memory admits larger headers', async () => {
+        const headers = withExtension(40000);
+        const res = await send(raised.url, { path: '/header-tenant/produce', headers, body: '{"a":1}' });
+        assertPersisted(res, headers['ce-id']);
+    });
+});

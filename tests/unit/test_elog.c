@@ -597,6 +597,21 @@ static void insert_foreign_record(const fixture *f, const char *topic, int64_t o
     sqlite3_close(db);
 }
 
+/* Produces a request that holds the writer, then b, c and d behind it,
+ * and releases them, so that the three share one commit; waits for all. */
+static test_request *produce_behind_gate(fixture *f, tracker *t, test_request *b,
+                                         test_request *c, test_request *d) {
+    test_request *gate = new_request(t, "gate", 1, NULL);
+    produce(f, gate);
+    wait_held(t);
+    produce(f, b);
+    produce(f, c);
+    produce(f, d);
+    sem_post(&t->release);
+    assert_true(wait_completed(t, 4));
+    return gate;
+}
+
 static void failed_request_stores_none_of_its_events(void **state) {
     fixture *f = *state;
     open_log(f, 0);
@@ -609,17 +624,10 @@ static void failed_request_stores_none_of_its_events(void **state) {
 
     tracker t;
     tracker_init(&t, true);
-    test_request *gate = new_request(&t, "gate", 1, NULL);
-    produce(f, gate);
-    wait_held(&t);
     test_request *b = new_request(&t, "u", 1, NULL);
     test_request *c = new_request(&t, "t", 3, NULL); /* offsets 3, 4 (taken), 5 */
     test_request *d = new_request(&t, "t", 1, NULL);
-    produce(f, b);
-    produce(f, c);
-    produce(f, d);
-    sem_post(&t.release);
-    assert_true(wait_completed(&t, 4));
+    test_request *gate = produce_behind_gate(f, &t, b, c, d);
 
     assert_persisted(b);
     assert_persisted(d);
@@ -640,6 +648,51 @@ static void failed_request_stores_none_of_its_events(void **state) {
     assert_string_equal(list.items[3].event_id, d->ids[0]);
     assert_string_equal(list.items[4].event_id, "foreign");
     for (size_t i = 0; i < 3; i++) assert_null(find_by_id(&list, c->ids[i]));
+    free_stored(&list);
+
+    free(a);
+    free(gate);
+    free(b);
+    free(c);
+    free(d);
+    tracker_destroy(&t);
+}
+
+/* A request of one event is inserted without a savepoint; its failure
+ * must still leave the other requests of the commit stored. */
+static void failed_single_event_request_keeps_the_rest_of_the_commit(void **state) {
+    fixture *f = *state;
+    open_log(f, 0);
+    test_request *a = new_request(NULL, "t", 1, NULL);
+    produce_and_wait(f, a);
+    assert_persisted(a);
+    insert_foreign_record(f, "t", 1);
+
+    tracker t;
+    tracker_init(&t, true);
+    test_request *b = new_request(&t, "u", 1, NULL);
+    test_request *c = new_request(&t, "t", 1, NULL); /* offset 1, taken */
+    test_request *d = new_request(&t, "v", 1, NULL);
+    test_request *gate = produce_behind_gate(f, &t, b, c, d);
+
+    assert_persisted(b);
+    assert_persisted(d);
+    assert_int_equal(c->deliveries[0].status, EI_NOT_PERSISTED);
+    assert_int_equal(c->deliveries[0].offset, -1);
+    assert_non_null(strstr(c->deliveries[0].error, "UNIQUE constraint failed"));
+    /* b and d went into one commit around c's failure. */
+    assert_int_equal(b->deliveries[0].time_us, d->deliveries[0].time_us);
+    assert_int_equal(ei_elog_commit_count(f->log), 3);
+
+    stored_list list = read_topic(f, "t", 0, -1);
+    assert_int_equal(list.count, 2);
+    assert_null(find_by_id(&list, c->ids[0]));
+    free_stored(&list);
+    list = read_topic(f, "u", 0, -1);
+    assert_non_null(find_by_id(&list, b->ids[0]));
+    free_stored(&list);
+    list = read_topic(f, "v", 0, -1);
+    assert_non_null(find_by_id(&list, d->ids[0]));
     free_stored(&list);
 
     free(a);
@@ -1206,6 +1259,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(concurrent_producers_get_unique_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(queued_requests_share_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(commit_size_limit_never_splits_a_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_single_event_request_keeps_the_rest_of_the_commit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(failed_request_stores_none_of_its_events, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_sets_health_fail_until_next_success, setup,
                                         teardown),

@@ -195,7 +195,7 @@ static void json_access_line_has_structured_fields(void **state) {
         .key_id = "k1",
         .status = 200,
         .events = 3,
-        .duration_ms = 1.25,
+        .duration_us = 1250,
         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
     };
 
@@ -270,7 +270,7 @@ static void text_access_line_keeps_its_layout(void **state) {
         .key_id = "k1",
         .status = 400,
         .events = 0,
-        .duration_ms = 0.5,
+        .duration_us = 500,
         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
     };
 
@@ -284,6 +284,29 @@ static void text_access_line_keeps_its_layout(void **state) {
                                  "route=/{tenantId}/produce "
                                  "trace_id=4bf92f3577b34da6a3ce929d0e0e4736\n"));
     free(text);
+}
+
+static void access_duration_is_milliseconds_with_three_decimals(void **state) {
+    (void)state;
+    static const struct {
+        uint64_t us;
+        const char *text;
+    } cases[] = {
+        {0, " duration_ms=0.000 "},
+        {7, " duration_ms=0.007 "},
+        {1250, " duration_ms=1.250 "},
+        {60000999, " duration_ms=60000.999 "},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ei_log_access_entry entry = {.method = "GET", .path = "/healthz", .status = 200,
+                                     .duration_us = cases[i].us};
+        capture cap;
+        capture_start(&cap);
+        ei_log_access(EI_LOG_INFO, &entry);
+        char *text = capture_finish(&cap);
+        if (!strstr(text, cases[i].text)) fail_msg("%s not in %s", cases[i].text, text);
+        free(text);
+    }
 }
 
 static void level_and_format_names_parse(void **state) {
@@ -303,6 +326,8 @@ static void level_and_format_names_parse(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(text_line_has_time_level_and_component, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(access_duration_is_milliseconds_with_three_decimals,
+                                        reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(threshold_drops_more_verbose_lines, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(text_line_escapes_control_characters, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(json_line_is_one_valid_object, reset_logger, reset_logger),
