@@ -24,7 +24,7 @@ void ei_format_rfc3339_us(int64_t time_us, char out[EI_RFC3339_LEN]) {
         return;
     }
     /* "2026-12-04T19:55:20.123456Z", written by hand: this runs once per
-     * answer on the produce path. */
+     * response on the produce path. */
     char *p = put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
     *p++ = '-';
     p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
