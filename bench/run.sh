@@ -2,10 +2,11 @@
 # Runs the event-issuer benchmark: `make bench` calls this after building.
 #
 # Installs the tools it needs from the Debian archive when missing (wrk,
-# nginx, kcat, gnuplot; needs root then), builds the helper programs in
-# build/bench with the release build's compiler flags, and runs
-# bench/bench.py, which writes bench/results/<UTC time>/report.md and the
-# plots. Everything listens on 127.0.0.1. Settings come from the environment
+# nginx, kcat, gnuplot; needs root then) and the npm packages of tests/e2e
+# (for ajv), builds the helper programs in build/bench with the release
+# build's compiler flags, and runs bench/bench.py, which writes
+# bench/results/<UTC time>/report.md and the plots. Everything listens on
+# 127.0.0.1. Settings come from the environment
 # (BENCH_DURATION, BENCH_ROUNDS, BENCH_SCENARIOS, ...; see docs/benchmark.md);
 # BENCH_TIMEOUT (seconds, default 1800) bounds the whole run.
 set -euo pipefail
@@ -41,6 +42,23 @@ build_helpers() {
     # shellcheck disable=SC2046,SC2086 # lists of words
     cc $flags $(pkg-config --cflags rdkafka) -o build/bench/mock-kafka \
         tests/kafka/mock_cluster.c $(pkg-config --libs rdkafka)
+    # The validation scenario's program links the release objects of src/,
+    # so make builds it and any object that is out of date.
+    make -s -f Makefile -f bench/flags.mk build/bench/validate_bench
+}
+
+# ajv for the validation scenario comes from the end-to-end tests' packages.
+# Without them (or npm) that scenario skips and prints why.
+install_node_packages() {
+    case " ${BENCH_SCENARIOS:-validation} " in *" validation "*) ;; *) return 0 ;; esac
+    [ -d tests/e2e/node_modules ] && return 0
+    if ! command -v npm >/dev/null; then
+        echo "bench: npm is not installed, so the validation scenario will skip" >&2
+        return 0
+    fi
+    echo "bench: installing the packages of tests/e2e (npm ci)"
+    (cd tests/e2e && npm ci --no-audit --no-fund) ||
+        echo "bench: npm ci in tests/e2e failed, so the validation scenario will skip" >&2
 }
 
 # Stops what bench.py started and did not stop itself, by the process ids
@@ -61,6 +79,7 @@ stop_leftovers() {
 
 install_missing
 build_helpers
+install_node_packages
 
 # 10,000 idle connections need as many descriptors in the client and in the
 # server. Root may raise the hard limit, and other users get the hard limit.
