@@ -47,14 +47,17 @@
 #define CACHE_SIZE_KIB 65536
 #define BUSY_TIMEOUT_MS 5000
 
-/* WAL checkpoints, in pages. Past CHECKPOINT_PAGES (64 MiB) the checkpointer
- * thread copies the WAL into the database while the writer goes on. The WAL
+/* WAL checkpoints, in pages. Past CHECKPOINT_PAGES (4 MiB) the checkpointer
+ * thread copies the WAL into the database while the writer goes on. Small
+ * passes keep each sync of the database short: with passes of 64 MiB, the
+ * writer's commits waited behind their writeback, and the 99th percentile
+ * latency of single events at 64 connections was 6 ms instead of 3. The WAL
  * starts over from its beginning only when a checkpoint has copied all of it
  * before the next write, and a checkpoint beside a busy writer never catches
  * up. So past WAL_MAX_PAGES the writer copies the rest itself between two
  * commits. The WAL can still outgrow WAL_MAX_PAGES by what the writer
  * commits while a checkpointer pass finishes. */
-#define CHECKPOINT_PAGES 4096
+#define CHECKPOINT_PAGES 256
 #define WAL_MAX_PAGES (3 * CHECKPOINT_PAGES)
 
 static const char *const schema_sql =
