@@ -632,7 +632,7 @@ static void set_shortcut(ei_event *ev, const ei_ce_attr *attr) {
         {"partitionkey", &ev->partitionkey},
     };
     for (size_t i = 0; i < sizeof(shortcuts) / sizeof(shortcuts[0]); i++) {
-        if (strcmp(attr->name, shortcuts[i].name) == 0) {
+        if (attr->name[0] == shortcuts[i].name[0] && strcmp(attr->name, shortcuts[i].name) == 0) {
             *shortcuts[i].field = attr->value;
             return;
         }
