@@ -8,6 +8,11 @@ event-issuer) runs on one CPU and the load generator on the other, pinned
 with taskset. Every process started here is listed in the pid file given by
 run.sh and stopped before this program returns.
 
+This file contains the measuring methods (Bench), the HTTP, batch,
+connections, curve, start-up and profile scenarios, and the report. The
+kafka scenario is in bench/kafka_bench.py and the validation scenario in
+bench/validation_bench.py. The pieces they all share are in bench/common.py.
+
 The settings come from the environment (see Settings.from_env); the results
 go to RESULTS_DIR/report.md, results.json and the PNG plots.
 """
@@ -15,43 +20,27 @@ go to RESULTS_DIR/report.md, results.json and the PNG plots.
 import json
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import kafka_bench
+import validation_bench
+from common import (HELPERS, LISTEN_LINE, ROOT, BenchError, Nginx, Processes, Product, Run,
+                    SkipScenario, busy_cpu_seconds, env_number, http_get, median, server_cpu,
+                    server_peak_rss_kb, status_kb)
+
 WRK_SCRIPT = ROOT / "bench" / "wrk" / "produce.lua"
-NGINX_TEMPLATE = ROOT / "bench" / "nginx.conf.in"
 PLOT_SCRIPT = ROOT / "bench" / "plot.gp"
-HELPERS = ROOT / "build" / "bench"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-LISTEN_LINE = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 ALL_SCENARIOS = ["single", "structured", "batch", "connections", "curve", "startup",
                  "kafka", "validation", "profile"]
 DEFAULT_SCENARIOS = [name for name in ALL_SCENARIOS if name != "profile"]
-
-
-class BenchError(Exception):
-    """A scenario cannot go on; the report shows the message."""
-
-
-def env_number(name, default, kind=float):
-    text = os.environ.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        return kind(text)
-    except ValueError:
-        raise SystemExit(f"bench: {name}={text!r} is not a number")
 
 
 @dataclass
@@ -107,270 +96,7 @@ class Settings:
         )
 
 
-# ---- Processes --------------------------------------------------------------
-
-class Processes:
-    """Every child process this program starts, so that all of them stop.
-
-    The pid file lists the live ones for bench/run.sh, whose EXIT trap stops
-    whatever is left if this program dies without cleaning up."""
-
-    def __init__(self, pid_file):
-        self.pid_file = pid_file
-        self.live = []
-
-    def _write(self):
-        self.pid_file.write_text("".join(f"{proc.pid}\n" for proc in self.live))
-
-    def spawn(self, cmd, **kwargs):
-        proc = subprocess.Popen([str(part) for part in cmd], **kwargs)
-        self.live.append(proc)
-        self._write()
-        return proc
-
-    def forget(self, proc):
-        if proc in self.live:
-            self.live.remove(proc)
-            self._write()
-
-    def stop(self, proc, timeout=20.0):
-        """Sends SIGTERM, waits up to timeout seconds, then sends SIGKILL."""
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                print(f"bench: pid {proc.pid} did not stop within {timeout:.0f} s; killing it",
-                      file=sys.stderr)
-                proc.kill()
-                proc.wait()
-        self.forget(proc)
-
-    def stop_all(self):
-        for proc in list(self.live):
-            self.stop(proc, timeout=5.0)
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of every thread of pid so far."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text[text.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def status_kb(pid, name):
-    """Returns a kB value of /proc/PID/status, such as VmRSS or VmHWM."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1])
-    raise BenchError(f"/proc/{pid}/status has no {name}")
-
-
-def busy_cpu_seconds():
-    """CPU seconds that all CPUs together have spent not idle since boot."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(port, path, timeout=1.0):
-    """Returns the status of GET path on 127.0.0.1:port, or None when the
-    connection is refused."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-                         .encode())
-            head = sock.recv(64)
-            return int(head.split()[1]) if head.startswith(b"HTTP/1.") else 0
-    except ConnectionRefusedError:
-        return None
-
-
-def wait_until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.002)
-    raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-# ---- Servers ---------------------------------------------------------------
-
-class Product:
-    """One event-issuer server on a fresh data folder, pinned to the server CPU.
-
-    With auth, the folder gets tenant "bench" with principal "p", a produce
-    grant for every type and an API key, as an operator would set it up."""
-
-    def __init__(self, bench, auth, extra_args=(), all_cpus=False):
-        self.bench = bench
-        self.auth = auth
-        self.label = "event-issuer" + (" (API key" if auth else " (no auth") \
-            + (", all CPUs)" if all_cpus else ")")
-        self.data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=bench.settings.work_dir))
-        self.log_path = bench.log_dir / f"{self.data_dir.name}.log"
-        self.key = self._create_key() if auth else None
-
-        cpus = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0))) if all_cpus \
-            else str(bench.settings.server_cpu)
-        cmd = ["taskset", "-c", cpus, bench.settings.binary, "serve",
-               "--listen", "127.0.0.1:0", "--data", self.data_dir, *bench.product_args,
-               *extra_args]
-        if not auth:
-            cmd.append("--insecure-no-auth")
-        with open(self.log_path, "wb") as log:
-            self.proc = bench.procs.spawn(cmd, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=log)
-        self.pids = [self.proc.pid]
-        self.port = None
-        try:
-            wait_until(self._read_port, 15, f"{self.label} to listen (log {self.log_path})")
-        except BenchError:
-            self.stop()
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise
-
-    def _admin(self, *args):
-        result = subprocess.run([self.bench.settings.binary, *args, "--data", self.data_dir],
-                                capture_output=True, text=True, timeout=30)
-        if result.returncode != 0:
-            raise BenchError(f"event-issuer {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    def _create_key(self):
-        self._admin("tenant", "create", "bench")
-        self._admin("principal", "create", "bench", "p")
-        self._admin("policy", "grant", "bench", "p", "produce", "*")
-        return self._admin("key", "create", "bench", "p").strip().splitlines()[-1]
-
-    def _read_port(self):
-        if self.proc.poll() is not None:
-            raise BenchError(f"{self.label} exited with status {self.proc.returncode}; "
-                             f"see {self.log_path}")
-        match = LISTEN_LINE.search(self.log_path.read_bytes())
-        if match:
-            self.port = int(match.group(1))
-        return match is not None
-
-    def stored_events(self):
-        """Events in the log by `event-issuer log topics`; None when that
-        command fails. Call after stop."""
-        result = subprocess.run([self.bench.settings.binary, "log", "topics", "--data",
-                                 self.data_dir], capture_output=True, text=True, timeout=120)
-        if result.returncode != 0:
-            return None
-        return sum(int(line.split()[-1]) for line in result.stdout.splitlines() if line.strip())
-
-    def log_problems(self):
-        """WARN and ERROR lines of the server log, except the start-up
-        warning of --insecure-no-auth and connections that wrk closed with a
-        request under way at the end of a run."""
-        problems = []
-        with open(self.log_path, "rb") as log:
-            for line in log:
-                if b" INFO " in line[:40] or b"AUTHENTICATION IS OFF" in line:
-                    continue
-                if b"connection closed before the response was sent" in line:
-                    continue
-                problems.append(line.decode(errors="replace").rstrip())
-        return problems
-
-    def stop(self):
-        self.bench.procs.stop(self.proc, timeout=60)
-
-    def cleanup(self):
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-        self.log_path.unlink(missing_ok=True)
-
-
-class Nginx:
-    """nginx with one worker that responds 204, pinned to the server CPU."""
-
-    label = "nginx (204)"
-    key = None
-
-    def __init__(self, bench):
-        self.bench = bench
-        self.dir = Path(tempfile.mkdtemp(prefix="nginx-", dir=bench.log_dir))
-        self.port = free_port()
-        config = NGINX_TEMPLATE.read_text().replace("@DIR@", str(self.dir)) \
-                                           .replace("@PORT@", str(self.port))
-        (self.dir / "nginx.conf").write_text(config)
-        cmd = ["taskset", "-c", bench.settings.server_cpu, "nginx", "-p", self.dir,
-               "-c", self.dir / "nginx.conf", "-e", self.dir / "error.log"]
-        self.proc = bench.procs.spawn(cmd, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            wait_until(lambda: self._ready(), 15, f"nginx to listen ({self.dir}/error.log)")
-        except BenchError:
-            self.stop()
-            raise
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        self.pids = [self.proc.pid] + [int(pid) for pid in children]
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise BenchError(f"nginx exited with status {self.proc.returncode}: "
-                             f"{self._error_log()}")
-        return http_get(self.port, "/") == 405
-
-    def _error_log(self):
-        path = self.dir / "error.log"
-        return path.read_text().strip() if path.exists() else "(no error log)"
-
-    def log_problems(self):
-        return [line for line in self._error_log().splitlines()
-                if "[warn]" in line or "[error]" in line or "[crit]" in line or "[emerg]" in line]
-
-    def stored_events(self):
-        return None
-
-    def stop(self):
-        self.bench.procs.stop(self.proc)
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def server_cpu(server):
-    return sum(cpu_seconds(pid) for pid in server.pids)
-
-
-def server_peak_rss_kb(server):
-    return max(status_kb(pid, "VmHWM") for pid in server.pids)
-
-
 # ---- Measurements ------------------------------------------------------------
-
-def median(values):
-    values = [value for value in values if value is not None]
-    return statistics.median(values) if values else None
-
-
-@dataclass
-class Run:
-    """One measured run of one variant."""
-    variant: str
-    requests_per_s: float
-    events_per_s: float
-    p50_ms: float = None
-    p99_ms: float = None
-    cpu_percent: float = None        # server CPU as % of one core
-    cpu_ms_per_1k: float = None      # server CPU ms per 1000 requests
-    peak_rss_mb: float = None
-    client_cpu_percent: float = None
-    other_cpu_percent: float = None  # CPU of every other process and the kernel, % of a core
-    errors: int = 0
-    only_disturbed: bool = False     # a median with no undisturbed run behind it
-    extra: dict = field(default_factory=dict)
-
 
 def product_args(binary):
     """Returns the serve options every benchmark server gets. The events of
@@ -444,23 +170,15 @@ class Bench:
         cmd = ["taskset", "-c", self.settings.client_cpu, "wrk", "-t1", "-c", connections,
                "-d", f"{duration:g}s", "--timeout", "10s", "--latency", "-s", WRK_SCRIPT,
                f"http://127.0.0.1:{port}{path}"]
-        proc = self.procs.spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env)
-        started = time.monotonic()
-        try:
-            output = proc.stdout.read().decode(errors="replace")
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-        finally:
-            proc.stdout.close()
-            self.procs.forget(proc)
-        elapsed = time.monotonic() - started
+        finished = self.procs.run(cmd, subprocess.STDOUT, env)
+        output = finished.output.decode(errors="replace")
 
         line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
-        if proc.returncode != 0 or line is None:
-            raise BenchError(f"wrk failed with status {proc.returncode}: {output.strip()[-500:]}")
+        if finished.returncode != 0 or line is None:
+            raise BenchError(f"wrk failed with status {finished.returncode}: "
+                             f"{output.strip()[-500:]}")
         result = json.loads(line[len("BENCH_JSON "):])
-        result["client_cpu_percent"] = 100 * (usage.ru_utime + usage.ru_stime) / elapsed
+        result["client_cpu_percent"] = 100 * finished.cpu_seconds / finished.seconds
         return result
 
     def load(self, server, mode, connections, duration, warmup, events_per_request=1):
@@ -933,31 +651,6 @@ def scenario_startup(bench):
     bench.add_target("startup", "idle RSS < 15 MB", f"{idle_rss:.1f} MB", idle_rss < 15)
 
 
-# ---- Hooks for scenarios whose modules are still being written ---------------------
-
-def scenario_kafka(bench):
-    """Kafka: event-issuer on librdkafka's mock cluster against kcat -P; the
-    scenario is in bench/kafka_bench.py."""
-    # kafka_bench imports this file as module "bench". Run as a script, this
-    # file is "__main__", so it is registered under that name first; Python
-    # would otherwise load a second copy with other classes (BenchError).
-    sys.modules.setdefault("bench", sys.modules[__name__])
-    import kafka_bench
-    kafka_bench.scenario_kafka(bench)
-
-
-def scenario_validation(bench):
-    """event-issuer's JSON Schema validator against ajv on the same
-    documents, in bench/validation_bench.py. That module gets this one as an
-    argument for its Run, BenchError and SkipScenario."""
-    import validation_bench
-    validation_bench.scenario_validation(bench, sys.modules[__name__])
-
-
-class SkipScenario(Exception):
-    """A scenario whose prerequisites are missing."""
-
-
 def scenario_profile(bench):
     """Not run by default (BENCH_SCENARIOS=profile): perf record of the
     server during the single scenario with an API key. It writes perf.txt:
@@ -1096,15 +789,19 @@ def all_runs_table(bench):
 def write_report(bench, machine, versions, started, finished):
     settings = bench.settings
     out = [f"# event-issuer benchmark, {started:%Y-%m-%d %H:%M} UTC", ""]
-    out += ["Produced by `make bench` (bench/run.sh). Each variant ran "
-            f"{settings.rounds} times, interleaved with its baseline in a rotating order, on a "
-            f"fresh server each time; the tables give the median. Each run: {settings.warmup:g} s "
-            f"warm-up, then {settings.duration:g} s measured, wrk with one thread and "
-            f"{settings.connections} keep-alive connections. The server under test was pinned "
-            f"to CPU {settings.server_cpu} and wrk to CPU {settings.client_cpu} with taskset. "
-            "event-issuer answers only after its commit is durable (SQLite WAL, "
-            "synchronous=FULL); nginx answers 204 without reading anything but the request.",
-            "", "## Results", ""]
+    rounds = "once" if settings.rounds == 1 else f"{settings.rounds} times"
+    intro = ("Produced by `make bench` (bench/run.sh). Each variant ran "
+             f"{rounds}, interleaved with its baseline in a rotating order, on a "
+             f"fresh server each time; the tables give the median. Each run: {settings.warmup:g} s "
+             f"warm-up, then {settings.duration:g} s measured, wrk with one thread and "
+             f"{settings.connections} keep-alive connections. The server under test was pinned "
+             f"to CPU {settings.server_cpu} and wrk to CPU {settings.client_cpu} with taskset. "
+             "event-issuer answers only after its commit is durable (SQLite WAL, "
+             "synchronous=FULL); nginx answers 204 without reading anything but the request.")
+    if {"kafka", "validation"} & set(settings.scenarios):
+        intro += (" The kafka and validation scenarios measure in their own way, which the "
+                  "notes and docs/benchmark.md describe.")
+    out += [intro, "", "## Results", ""]
     out += results_table(bench)
     out += ["", "## Targets", ""]
     out += targets_table(bench)
@@ -1165,8 +862,8 @@ SCENARIOS = {
     "connections": scenario_connections,
     "curve": scenario_curve,
     "startup": scenario_startup,
-    "kafka": scenario_kafka,
-    "validation": scenario_validation,
+    "kafka": kafka_bench.scenario_kafka,
+    "validation": validation_bench.scenario_validation,
     "profile": scenario_profile,
 }
 
@@ -1229,7 +926,8 @@ def main():
             f"kernel used more than {limit:g}% of a core beside the server and wrk.")
     if disturbed:
         bench.notes.append(
-            f"{len(disturbed)} runs stayed above that limit after {settings.retries} repeats "
+            f"{len(disturbed)} runs stayed above that limit after {settings.retries} "
+            f"repeat{'' if settings.retries == 1 else 's'} "
             "(column \"other CPU %\" of every run), so the machine was shared during them. "
             "The medians leave such runs out wherever the variant has undisturbed runs.")
     finished = datetime.now(timezone.utc)

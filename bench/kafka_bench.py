@@ -21,15 +21,13 @@ are checked against the cluster's end offsets, read with `kcat -Q`.
 """
 
 import json
-import os
 import re
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 
-from bench import (HELPERS, BenchError, Product, Run, SkipScenario, busy_cpu_seconds,
-                   cpu_seconds, env_number, median, status_kb)
+from common import (HELPERS, BenchError, Product, Run, SkipScenario, busy_cpu_seconds,
+                    cpu_seconds, env_number, median, status_kb)
 
 MOCK_KAFKA = HELPERS / "mock-kafka"
 TOPIC_PREFIX = "events."
@@ -299,27 +297,18 @@ def kcat_command(bench, cluster, mode, records_path, limit=None):
 
 
 def run_kcat(bench, cmd, timeout):
-    """Runs kcat to its end and returns (wall seconds, rusage). kcat is
-    killed after timeout seconds."""
+    """Runs kcat to its end and returns its Finished. kcat is killed after
+    timeout seconds."""
     log_path = bench.log_dir / f"kcat-{time.monotonic_ns()}.log"
-    started = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = bench.procs.spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=log)
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with open(log_path, "wb") as log:
+            finished = bench.procs.run(cmd, log, timeout=timeout)
+        errors = log_path.read_text(errors="replace").strip()
     finally:
-        timer.cancel()
-        bench.procs.forget(proc)
-    elapsed = time.monotonic() - started
-    errors = log_path.read_text(errors="replace").strip()
-    log_path.unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise BenchError(f"kcat -P failed with status {proc.returncode}: {errors[-500:]}")
-    return elapsed, usage
+        log_path.unlink(missing_ok=True)
+    if finished.returncode != 0:
+        raise BenchError(f"kcat -P failed with status {finished.returncode}: {errors[-500:]}")
+    return finished
 
 
 def kcat_run(bench, mode, records_path, count):
@@ -337,11 +326,11 @@ def kcat_run(bench, mode, records_path, count):
         bench.wait_for_quiet()
         mock_before = cluster.cpu_seconds()
         busy_before = busy_cpu_seconds()
-        elapsed, usage = run_kcat(bench, kcat_command(bench, cluster, mode, records_path),
-                                  timeout)
+        finished = run_kcat(bench, kcat_command(bench, cluster, mode, records_path), timeout)
         busy = busy_cpu_seconds() - busy_before
         mock_used = cluster.cpu_seconds() - mock_before
-        own = usage.ru_utime + usage.ru_stime
+        elapsed = finished.seconds
+        own = finished.cpu_seconds
 
         stored_after = cluster.end_offsets(mode.topic)
         stored = None if None in (stored_before, stored_after) else stored_after - stored_before
@@ -355,7 +344,7 @@ def kcat_run(bench, mode, records_path, count):
             events_per_s=records_per_s,
             cpu_percent=100 * own / elapsed,
             cpu_ms_per_1k=1000 * own / (count / per_request / 1000),
-            peak_rss_mb=usage.ru_maxrss / 1024,
+            peak_rss_mb=finished.usage.ru_maxrss / 1024,
             other_cpu_percent=max(0.0, 100 * (busy - own - mock_used) / elapsed),
             extra={"acknowledged_events": count, "stored_events": stored,
                    "mock_cpu_percent": 100 * mock_used / elapsed,
