@@ -597,8 +597,8 @@ static void insert_foreign_record(const fixture *f, const char *topic, int64_t o
     sqlite3_close(db);
 }
 
-/* Produces a request that holds the writer, then b, c and d behind it,
- * and releases them, so that the three share one commit; waits for all. */
+/* Produces b, c and d behind a request that holds the writer, so that the
+ * three share one commit. Returns the holding request once all four are done. */
 static test_request *produce_behind_gate(fixture *f, tracker *t, test_request *b,
                                          test_request *c, test_request *d) {
     test_request *gate = new_request(t, "gate", 1, NULL);
@@ -660,7 +660,7 @@ static void failed_request_stores_none_of_its_events(void **state) {
 
 /* A request of one event is inserted without a savepoint; its failure
  * must still leave the other requests of the commit stored. */
-static void failed_single_event_request_keeps_the_rest_of_the_commit(void **state) {
+static void failed_single_event_spares_its_commit(void **state) {
     fixture *f = *state;
     open_log(f, 0);
     test_request *a = new_request(NULL, "t", 1, NULL);
@@ -1259,8 +1259,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(concurrent_producers_get_unique_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(queued_requests_share_one_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(commit_size_limit_never_splits_a_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(failed_single_event_request_keeps_the_rest_of_the_commit,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_single_event_spares_its_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_request_stores_none_of_its_events, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_sets_health_fail_until_next_success, setup,
                                         teardown),

@@ -286,7 +286,7 @@ static void text_access_line_keeps_its_layout(void **state) {
     free(text);
 }
 
-static void access_duration_is_milliseconds_with_three_decimals(void **state) {
+static void access_duration_has_three_decimals(void **state) {
     (void)state;
     static const struct {
         uint64_t us;
@@ -326,8 +326,8 @@ static void level_and_format_names_parse(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(text_line_has_time_level_and_component, reset_logger, reset_logger),
-        cmocka_unit_test_setup_teardown(access_duration_is_milliseconds_with_three_decimals,
-                                        reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(access_duration_has_three_decimals, reset_logger,
+                                        reset_logger),
         cmocka_unit_test_setup_teardown(threshold_drops_more_verbose_lines, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(text_line_escapes_control_characters, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(json_line_is_one_valid_object, reset_logger, reset_logger),
