@@ -8,6 +8,7 @@
 #include "metrics/metrics.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,11 @@ struct ei_counter_family {
     atomic_size_t stage_series[EI_METRICS_MAX_OVERFLOW_STAGES]; /* series per limited stage */
     atomic_size_t series_count;
     _Atomic(series *) buckets[BUCKET_COUNT];
+    /* Taken to create a series in a limited stage, so that a thread that
+     * finds the stage full has seen every series created in it; without
+     * it, a thread could count under "other" while another one creates
+     * the very series it looked for. */
+    pthread_mutex_t create_mutex;
 };
 
 /* A series key built on the stack, or on the heap when the values are long. */
@@ -146,6 +152,7 @@ ei_counter_family *ei_counter_family_create(const ei_counter_family_options *opt
     for (size_t i = 0; i < EI_METRICS_MAX_OVERFLOW_STAGES; i++)
         atomic_init(&family->stage_series[i], 0);
     for (size_t i = 0; i < BUCKET_COUNT; i++) atomic_init(&family->buckets[i], NULL);
+    pthread_mutex_init(&family->create_mutex, NULL);
     return family;
 }
 
@@ -159,6 +166,7 @@ void ei_counter_family_free(ei_counter_family *family) {
             s = next;
         }
     }
+    pthread_mutex_destroy(&family->create_mutex);
     free(family);
 }
 
@@ -172,17 +180,29 @@ void ei_counter_family_add(ei_counter_family *family, const char *const *values,
         series *s = find(family, &key);
 
         bool limited = stage < family->overflow_count;
-        if (!s && limited && !reserve_place(family, stage)) {
-            /* This stage is full: try again with one more label as "other". */
-            key_free(&key);
-            current[family->overflow_labels[stage]] = EI_METRICS_OTHER;
-            continue;
+        if (!s && limited) {
+            pthread_mutex_lock(&family->create_mutex);
+            s = find(family, &key);
+            if (!s && reserve_place(family, stage)) {
+                /* A race is still possible with an unlimited stage whose
+                 * key is the same, say tenant "other" with type "other". */
+                bool lost_race;
+                s = insert(family, &key, &lost_race);
+                if (lost_race)
+                    atomic_fetch_sub_explicit(&family->stage_series[stage], 1,
+                                              memory_order_relaxed);
+            }
+            pthread_mutex_unlock(&family->create_mutex);
+            if (!s) {
+                /* This stage is full: try again with one more label as "other". */
+                key_free(&key);
+                current[family->overflow_labels[stage]] = EI_METRICS_OTHER;
+                continue;
+            }
         }
         if (!s) {
             bool lost_race;
             s = insert(family, &key, &lost_race);
-            if (lost_race && limited)
-                atomic_fetch_sub_explicit(&family->stage_series[stage], 1, memory_order_relaxed);
         }
         key_free(&key);
         atomic_fetch_add_explicit(&s->value, amount, memory_order_relaxed);
