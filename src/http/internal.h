@@ -68,7 +68,7 @@ struct ei_request {
     ei_server *server;
     struct MHD_Connection *connection;
     const ei_route *route; /* NULL when the route is unknown */
-    const char *method;    /* borrowed from libmicrohttpd */
+    const char *method;    /* arena copy: libmicrohttpd reuses its own for the response */
     char *path;            /* arena copy, for the access log */
     char *tenant;          /* arena; NULL for routes without a tenant */
     ei_route_params params; /* the path's {type} and {version} */

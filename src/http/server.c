@@ -31,6 +31,21 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Returns the path of an absolute-form request target
+ * ("http://host:port/path"), which HTTP/1.1 servers must accept (RFC 9112,
+ * section 3.2.2), and any other target unchanged. */
+static const char *origin_form(const char *url) {
+    size_t scheme_len;
+    if (strncasecmp(url, "http://", 7) == 0)
+        scheme_len = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        scheme_len = 8;
+    else
+        return url;
+    const char *path = strchr(url + scheme_len, '/');
+    return path ? path : "/";
+}
+
 /* Strips the base path; returns NULL when the path is outside it. */
 static const char *route_path(const ei_config *config, const char *url) {
     size_t base_len = strlen(config->base_path);
@@ -113,7 +128,7 @@ static ei_request *request_create(ei_server *server, struct MHD_Connection *conn
     ei_arena_init(&req->arena);
     req->server = server;
     req->connection = connection;
-    req->method = method;
+    req->method = ei_arena_strndup(&req->arena, method, strlen(method));
     req->path = loggable_path(&req->arena, url);
     req->started_ns = now_ns();
     atomic_init(&req->state, REQUEST_READING);
@@ -182,9 +197,53 @@ static const char *ambiguous_header(ei_request *req) {
     return NULL;
 }
 
+/* Bytes that libmicrohttpd keeps of a request head in the connection's
+ * memory: the head's text and, per header, a list entry. The entry's 64
+ * bytes are an estimate: libmicrohttpd 0.9.75's entry has six pointers and
+ * sizes and a kind, 56 bytes on 64-bit platforms, plus alignment. */
+#define HEAD_ENTRY_BYTES 64
+
+/* Room to leave for the response head, which libmicrohttpd builds in the
+ * same memory. With 8 KiB, a 431 still fitted up to about 900 bytes less,
+ * so 2 KiB leaves room for the larger heads of other responses. */
+#define RESPONSE_HEAD_RESERVE 2048
+
+static enum MHD_Result add_head_bytes(void *cls, enum MHD_ValueKind kind, const char *name,
+                                      const char *value) {
+    (void)kind;
+    size_t *bytes = cls;
+    *bytes += strlen(name) + (value ? strlen(value) : 0) + 4 + HEAD_ENTRY_BYTES;
+    return MHD_YES;
+}
+
+static size_t request_head_bytes(const ei_request *req, const char *url) {
+    size_t bytes = strlen(req->method) + strlen(url) + sizeof(" HTTP/1.1\r\n");
+    MHD_get_connection_values(req->connection,
+                              MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND,
+                              add_head_bytes, &bytes);
+    return bytes;
+}
+
 static enum MHD_Result begin_request(ei_request *req, const char *url) {
     const ei_config *config = req->server->config;
     const char *allow = NULL;
+
+    /* A request whose head leaves too little room for the response head
+     * would be stored and then closed without a response, so it is
+     * rejected first. */
+    size_t head_bytes = request_head_bytes(req, url);
+    if (head_bytes + RESPONSE_HEAD_RESERVE > config->connection_memory) {
+        char detail[200];
+        snprintf(detail, sizeof(detail),
+                 "the request line and headers take about %zu bytes; at most %zu fit with "
+                 "--connection-memory %zu",
+                 head_bytes, config->connection_memory - RESPONSE_HEAD_RESERVE,
+                 config->connection_memory);
+        return ei_http_send_problem(req, 431, "header-too-large", "Request header too large",
+                                    detail, NULL);
+    }
+
+    url = origin_form(url);
     const char *path = route_path(config, url);
 
     /* Answering before the body is read makes libmicrohttpd close the

@@ -172,10 +172,50 @@ describe('header size limit', () => {
         return binaryHeaders({ 'ce-padding': 'x'.repeat(bytes) });
     }
 
-    test('6000 bytes of headers are accepted by default', async () => {
-        const headers = withExtension(6000);
+    test('5000 bytes of headers are accepted by default', async () => {
+        const headers = withExtension(5000);
         const res = await send(defaults.url, { path: '/header-tenant/produce', headers, body: '{"a":1}' });
         assertPersisted(res, headers['ce-id']);
+    });
+
+    test('headers that leave no room for the response get a 431 problem', async () => {
+        const checkNothingStored = await expectNothingStored(defaults.dataDir);
+        const res = await send(defaults.url, {
+            path: '/header-tenant/produce', headers: withExtension(6500), body: '{"a":1}',
+        });
+        const problem = assertProblem(res, { status: 431 });
+        assert.equal(problem.type, 'urn:event-issuer:problem:header-too-large');
+        assert.match(problem.detail, /--connection-memory 8192/);
+        await checkNothingStored();
+    });
+
+    // Each size of header either gets 200 with the event stored, or is
+    // rejected (431, or a closed connection when not even a 431 fits) with
+    // nothing stored: no event is stored without its answer.
+    test('no header size stores an event without answering', async () => {
+        const type = uniqueType('header-scan');
+        const answers = new Map();
+        for (let bytes = 4000; bytes <= 8600; bytes += 24) {
+            const headers = { ...binaryHeaders({ 'ce-type': type, 'ce-id': `scan-${bytes}` }), 'X-Pad': 'a'.repeat(bytes) };
+            const head = rawHead('POST', '/header-tenant/produce', [...Object.entries(headers), ['Content-Length', '2']]);
+            const res = await sendRaw(defaults.port, head, '{}').catch(() => null);
+            answers.set(`scan-${bytes}`, res);
+        }
+        const stored = new Set((await readTopic(defaults.dataDir, type)).map(({ record }) => record.event.id));
+        const statuses = new Set();
+        for (const [id, res] of answers) {
+            statuses.add(res?.status ?? 'closed');
+            if (res?.status === 200) {
+                assert.ok(stored.has(id), `${id} was answered 200 but not stored`);
+            } else {
+                assert.ok(!stored.has(id), `${id} was stored, but answered ${res?.status ?? 'nothing'}`);
+            }
+            if (res && res.status !== 200) {
+                assert.equal(res.status, 431, `${id}: ${res.status}`);
+            }
+        }
+        // The scan reaches every outcome: accepted, and rejected by the server.
+        assert.ok(statuses.has(200) && statuses.has(431), [...statuses].join(', '));
     });
 
     test('headers past the connection memory get 431 and store nothing', async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { assertStoredEvent, expectNothingStored, readTopic } from './lib/eventlog.mjs';
 import { assertPersisted, assertProblem } from './lib/expect.mjs';
-import { send } from './lib/http.mjs';
+import { rawHead, send, sendRaw } from './lib/http.mjs';
 import { binaryAttributes, binaryHeaders, structuredAttributes, structuredEvent } from './lib/fixtures.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -120,6 +120,23 @@ describe('base path', () => {
         assertPersisted(res, event.id);
         const [stored] = await readTopic(server.dataDir, event.type);
         assertStoredEvent(stored, { tenant: 'base-tenant', attributes: structuredAttributes(event), dataText: JSON.stringify(event.data) });
+    });
+
+    // HTTP/1.1 servers must accept a target in absolute form, as a proxy
+    // may send it; only its path is routed.
+    test('produce with an absolute-form target', async () => {
+        const event = structuredEvent();
+        const body = JSON.stringify(event);
+        const head = rawHead('POST', `http://127.0.0.1:${server.port}${BASE}/base-tenant/produce`, [
+            ['Content-Type', 'application/cloudevents+json'],
+            ['Content-Length', String(Buffer.byteLength(body))],
+        ]);
+
+        const res = await sendRaw(server.port, head, body);
+
+        assertPersisted(res, event.id);
+        const [stored] = await readTopic(server.dataDir, event.type);
+        assert.equal(stored.record.tenant, 'base-tenant');
     });
 
     test('produce without base path is 404', async () => {
