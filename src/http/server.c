@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,14 +487,38 @@ static size_t unescape_path(void *cls, struct MHD_Connection *connection, char *
     return (size_t)(out - s);
 }
 
+/* libmicrohttpd writes a message for each request it rejects itself (a
+ * head too large for the connection's memory, say), so a client sending
+ * such requests could flood the log. At most DAEMON_MESSAGES_PER_SECOND are
+ * written each second; the next one written counts those left out. */
+#define DAEMON_MESSAGES_PER_SECOND 20
+
+static _Atomic int64_t message_second;
+static atomic_uint messages_this_second;
+static atomic_uint messages_left_out;
+
 __attribute__((format(printf, 2, 0)))
 static void log_daemon_message(void *cls, const char *fmt, va_list ap) {
     (void)cls;
+    int64_t second = now_ns() / 1000000000;
+    int64_t seen = atomic_load(&message_second);
+    if (seen != second && atomic_compare_exchange_strong(&message_second, &seen, second))
+        atomic_store(&messages_this_second, 0);
+    if (atomic_fetch_add(&messages_this_second, 1) >= DAEMON_MESSAGES_PER_SECOND) {
+        atomic_fetch_add(&messages_left_out, 1);
+        return;
+    }
+
     char message[512];
     vsnprintf(message, sizeof(message), fmt, ap);
     size_t len = strlen(message);
     while (len > 0 && message[len - 1] == '\n') message[--len] = '\0';
-    ei_log(EI_LOG_WARN, "http", "libmicrohttpd: %s", message);
+    unsigned left_out = atomic_exchange(&messages_left_out, 0);
+    if (left_out > 0)
+        ei_log(EI_LOG_WARN, "http", "libmicrohttpd: %s (%u earlier messages left out)", message,
+               left_out);
+    else
+        ei_log(EI_LOG_WARN, "http", "libmicrohttpd: %s", message);
 }
 
 /* Splits HOST:PORT or [IPv6]:PORT and resolves it to one socket address. */

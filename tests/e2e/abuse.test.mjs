@@ -123,6 +123,32 @@ describe('abusive clients', () => {
         });
     });
 
+    // libmicrohttpd logs each head it rejects itself; the server writes at
+    // most 20 of its messages a second and counts the rest.
+    test('rejected heads cannot flood the log', async () => {
+        const libraryLines = () => server.stderr.split('\n').filter((line) => line.includes('libmicrohttpd:'));
+        const before = libraryLines().length;
+        const started = Date.now();
+        for (let i = 0; i < 150; i++) {
+            const abuser = new RawConnection(server.port);
+            await abuser.connected;
+            await abuser.write(head('POST', '/big/produce', [`X-Big: ${'a'.repeat(64 * 1024)}`]));
+            await within(abuser.closed, 5000, 'the connection was not closed');
+        }
+        const seconds = Math.ceil((Date.now() - started) / 1000) + 1;
+        await sleep(300);
+        const written = libraryLines().length - before;
+        assert.ok(written <= 20 * seconds, `${written} library lines in about ${seconds} s`);
+
+        await sleep(1100);
+        const abuser = new RawConnection(server.port);
+        await abuser.connected;
+        await abuser.write(head('POST', '/big/produce', [`X-Big: ${'a'.repeat(64 * 1024)}`]));
+        await within(abuser.closed, 5000, 'the connection was not closed');
+        await sleep(300);
+        assert.match(libraryLines().slice(before).join('\n'), /\(\d+ earlier messages left out\)/);
+    });
+
     test('1 GB body rejected before reading', async () => {
         for (const [path, type] of [['/big/produce', 'application/cloudevents+json'],
             ['/big/produce/batch', 'application/cloudevents-batch+json']]) {
