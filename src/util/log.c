@@ -18,16 +18,40 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const format_names[] = {"text", "json"};
 
 /* A message is formatted into MESSAGE_MAX bytes, then escaped into a line of
- * LINE_MAX bytes. A JSON string stops growing once less than LINE_RESERVE
- * bytes are left, which keeps room for the closing quote and the remaining
- * short members, so a cut line is still one valid JSON object. */
+ * LINE_MAX bytes. A value stops growing once less than LINE_RESERVE bytes
+ * are left, which keeps room for the closing quote, the remaining short
+ * members and the "truncated" member, so a cut JSON line is still one valid
+ * JSON object. */
 #define MESSAGE_MAX 4096
 #define LINE_MAX 16384
 #define LINE_RESERVE 512
 
+/* The access line's budgets, in bytes after escaping. Values that a client
+ * controls (method, path, tenant) can be as long as the connection's
+ * memory, so each value has a budget and the path, written last in JSON,
+ * gets what is left. Together the budgets keep every value on the line:
+ * a long path never pushes the trace id or the status out. */
+#define SHORT_VALUE_MAX 256    /* method, route, tenant, principal, key id, trace id */
+#define ACCESS_MESSAGE_MAX 1024 /* the JSON summary "METHOD PATH STATUS" */
+#define PROBLEM_MAX 1024
+
+/* In text the path comes second, so it stops this many bytes before the
+ * end of the line. The values after it need about 2,500 bytes at most:
+ * five short values, the numbers, the labels, "truncated=" and the
+ * problem. */
+#define TEXT_ACCESS_TAIL_MAX 4096
+
+/* Room for the names of every value of one line that was cut; an access
+ * line has fewer than 16 values. */
+#define CUT_NAMES_MAX 16
+
 typedef struct line {
     char data[LINE_MAX];
     size_t len; /* at most LINE_MAX - 2, leaving room for the final "}\n" */
+    /* Names of the values that were cut to fit (static strings), in the
+     * order they were written. */
+    const char *cut[CUT_NAMES_MAX];
+    size_t cut_count;
 } line;
 
 static void line_append(line *out, const char *bytes, size_t len) {
@@ -62,19 +86,8 @@ static void line_append_uint(line *out, uint64_t value) {
     line_append(out, digits + sizeof(digits) - n, n);
 }
 
-/* Appends s for the text format. Control characters become \xNN, so a
- * value (a path, a header) can never start a forged log line. */
-static void line_append_text(line *out, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        const unsigned char *run = p;
-        while (*p >= 0x20 && *p != 0x7f) p++;
-        line_append(out, (const char *)run, (size_t)(p - run));
-        if (*p) {
-            line_printf(out, "\\x%02x", *p);
-            p++;
-        }
-    }
+static void line_mark_cut(line *out, const char *name) {
+    if (out->cut_count < CUT_NAMES_MAX) out->cut[out->cut_count++] = name;
 }
 
 /* Returns the length of the valid UTF-8 sequence at s (n bytes left), or 0
@@ -106,40 +119,126 @@ static size_t utf8_sequence_length(const unsigned char *s, size_t n) {
     return len;
 }
 
-/* Appends s as a JSON string. Bytes that are not UTF-8 become U+FFFD, so
- * the line stays valid JSON whatever a client sent. */
-static void line_append_json_string(line *out, const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t left = strlen(s);
+/* Escaping rules for writing a string into a line. The text rules write a
+ * byte as \xNN and pass other bytes through unchanged, so that a text line
+ * shows what a client sent. The JSON rule keeps the line valid JSON. */
+typedef enum escaping {
+    ESCAPE_TEXT_MESSAGE, /* control characters, so that no message can start a forged line */
+    ESCAPE_TEXT_PROBLEM, /* control characters and backslash */
+    ESCAPE_TEXT_VALUE,   /* control characters, backslash and space */
+    ESCAPE_JSON,         /* the inside of a JSON string */
+} escaping;
 
-    line_append(out, "\"", 1);
-    while (left > 0 && out->len + LINE_RESERVE < LINE_MAX) {
-        size_t len = utf8_sequence_length(p, left);
-        if (len == 0) {
-            line_append_str(out, "\\ufffd");
-            len = 1;
-        } else if (*p == '"' || *p == '\\') {
-            line_append(out, "\\", 1);
-            line_append(out, (const char *)p, 1);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            line_printf(out, "\\u%04x", *p);
-        } else {
-            line_append(out, (const char *)p, len);
-        }
-        p += len;
-        left -= len;
-    }
-    line_append(out, "\"", 1);
+/* The longest escaped form of one character: "\u00XX" or "\ufffd". */
+#define ESCAPED_CHAR_MAX 6
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static bool text_needs_escape(unsigned char c, escaping mode) {
+    if (c < 0x20 || c == 0x7f) return true;
+    if (mode == ESCAPE_TEXT_MESSAGE) return false;
+    if (c == '\\') return true;
+    return mode == ESCAPE_TEXT_VALUE && c == ' ';
 }
 
-static void line_append_json_member(line *out, const char *name, const char *value) {
+/* Writes the escaped form of the character at p (left > 0 bytes remain)
+ * into escaped and returns its length. *used receives how many bytes of p
+ * it stands for: a whole UTF-8 sequence, so a cut never splits one. */
+static size_t escape_char(const unsigned char *p, size_t left, escaping mode,
+                          char escaped[ESCAPED_CHAR_MAX], size_t *used) {
+    size_t len = utf8_sequence_length(p, left);
+
+    if (mode != ESCAPE_JSON) {
+        /* Bytes that are not UTF-8 pass through one at a time, as sent. */
+        *used = len ? len : 1;
+        if (*used == 1 && text_needs_escape(*p, mode)) {
+            memcpy(escaped, "\\x", 2);
+            escaped[2] = hex_digits[*p >> 4];
+            escaped[3] = hex_digits[*p & 0xf];
+            return 4;
+        }
+        memcpy(escaped, p, *used);
+        return *used;
+    }
+
+    /* JSON: bytes that are not UTF-8 become U+FFFD, so the line stays valid
+     * JSON whatever a client sent. */
+    *used = len ? len : 1;
+    if (len == 0) {
+        memcpy(escaped, "\\ufffd", 6);
+        return 6;
+    }
+    if (*p == '"' || *p == '\\') {
+        escaped[0] = '\\';
+        escaped[1] = (char)*p;
+        return 2;
+    }
+    if (*p < 0x20 || *p == 0x7f) {
+        memcpy(escaped, "\\u00", 4);
+        escaped[4] = hex_digits[*p >> 4];
+        escaped[5] = hex_digits[*p & 0xf];
+        return 6;
+    }
+    memcpy(escaped, p, len);
+    return len;
+}
+
+/* Returns the length of s once escaped. */
+static size_t escaped_length(const char *s, escaping mode) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+    size_t total = 0;
+    char escaped[ESCAPED_CHAR_MAX];
+    while (left > 0) {
+        size_t used;
+        total += escape_char(p, left, mode, escaped, &used);
+        p += used;
+        left -= used;
+    }
+    return total;
+}
+
+/* Appends s escaped, stopping before the first character whose escaped
+ * form would take the line past end. Returns false if s was cut. */
+static bool line_append_escaped(line *out, const char *s, escaping mode, size_t end) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+    char escaped[ESCAPED_CHAR_MAX];
+    while (left > 0) {
+        size_t used;
+        size_t len = escape_char(p, left, mode, escaped, &used);
+        if (out->len + len > end) return false;
+        line_append(out, escaped, len);
+        p += used;
+        left -= used;
+    }
+    return true;
+}
+
+/* Returns the line length at which a value written next must stop: max
+ * bytes on, but never inside the line's reserve. */
+static size_t value_end(const line *out, size_t max) {
+    size_t end = LINE_MAX - LINE_RESERVE;
+    if (out->len >= end) return out->len;
+    return max < end - out->len ? out->len + max : end;
+}
+
+/* Appends the member "name": value, with value as a JSON string of at most
+ * max escaped bytes, or null. A value cut here, or cut before (already_cut),
+ * is listed in the line's "truncated" member. */
+static void line_append_json_member(line *out, const char *name, const char *value,
+                                    size_t max, bool already_cut) {
     line_append(out, ",\"", 2);
     line_append_str(out, name);
     line_append(out, "\":", 2);
-    if (value)
-        line_append_json_string(out, value);
-    else
+    if (!value) {
         line_append_str(out, "null");
+        return;
+    }
+    line_append(out, "\"", 1);
+    bool whole = line_append_escaped(out, value, ESCAPE_JSON, value_end(out, max));
+    line_append(out, "\"", 1);
+    if (!whole || already_cut) line_mark_cut(out, name);
 }
 
 /* Writes "2026-12-04T19:55:20.123Z", the current time in UTC, and returns
@@ -183,13 +282,14 @@ static void line_begin(line *out, ei_log_format format, ei_log_level level,
     char time_text[SECONDS_TEXT_MAX + 5];
     size_t time_len = format_now(time_text);
     out->len = 0;
+    out->cut_count = 0;
     if (format == EI_LOG_FORMAT_JSON) {
         line_append_str(out, "{\"time\":\"");
         line_append(out, time_text, time_len);
         line_append_str(out, "\",\"level\":\"");
         line_append_str(out, level_names[level]);
         line_append(out, "\"", 1);
-        line_append_json_member(out, "component", component);
+        line_append_json_member(out, "component", component, SHORT_VALUE_MAX, false);
     } else {
         line_append(out, time_text, time_len);
         line_append(out, " ", 1);
@@ -200,8 +300,23 @@ static void line_begin(line *out, ei_log_format format, ei_log_level level,
     }
 }
 
+/* Ends the line and writes it. A JSON line that had a value cut lists the
+ * cut members in "truncated":["path",...], so that a reader can tell a cut
+ * value from a short one. The member is absent when nothing was cut. */
 static void line_finish(line *out, ei_log_format format) {
-    if (format == EI_LOG_FORMAT_JSON) out->data[out->len++] = '}';
+    if (format == EI_LOG_FORMAT_JSON) {
+        if (out->cut_count > 0) {
+            line_append_str(out, ",\"truncated\":[");
+            for (size_t i = 0; i < out->cut_count; i++) {
+                if (i > 0) line_append(out, ",", 1);
+                line_append(out, "\"", 1);
+                line_append_str(out, out->cut[i]);
+                line_append(out, "\"", 1);
+            }
+            line_append(out, "]", 1);
+        }
+        out->data[out->len++] = '}';
+    }
     out->data[out->len++] = '\n';
     ssize_t written = write(STDERR_FILENO, out->data, out->len);
     (void)written;
@@ -214,15 +329,15 @@ void ei_log_write(ei_log_level level, const char *component, const char *fmt, ..
 
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
+    int n = vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
 
-    /* A message longer than the buffer is cut, never split. */
+    /* A message longer than the buffer or the line is cut, never split. */
     line_begin(&out, format, level, component);
     if (format == EI_LOG_FORMAT_JSON)
-        line_append_json_member(&out, "message", message);
+        line_append_json_member(&out, "message", message, LINE_MAX, n >= MESSAGE_MAX);
     else
-        line_append_text(&out, message);
+        line_append_escaped(&out, message, ESCAPE_TEXT_MESSAGE, LINE_MAX - 2);
     line_finish(&out, format);
 }
 
@@ -238,16 +353,32 @@ static const char *or_dash(const char *s) {
     return s && s[0] ? s : "-";
 }
 
+/* Appends a value of the text access line, "-" when missing. Its spaces
+ * and backslashes are escaped too, so a path such as "/x status=200"
+ * cannot forge a field. A literal "\x0a" in a request is written
+ * "\x5cx0a", unlike an escaped newline. */
+static void append_text_value(line *out, const char *name, const char *value, size_t max) {
+    if (!line_append_escaped(out, or_dash(value), ESCAPE_TEXT_VALUE, value_end(out, max)))
+        line_mark_cut(out, name);
+}
+
+/* Writes the access line as text:
+ *
+ *   METHOD PATH tenant=T principal=P key=K status=N events=N duration_ms=N.NNN
+ *   route=R trace_id=T[ truncated=NAME,...][: PROBLEM]
+ *
+ * on one line. "truncated=" names the values that were cut to fit. */
 static void write_access_text(line *out, const ei_log_access_entry *entry) {
-    line_append_text(out, or_dash(entry->method));
+    append_text_value(out, "method", entry->method, SHORT_VALUE_MAX);
     line_append(out, " ", 1);
-    line_append_text(out, or_dash(entry->path));
+    size_t path_end = LINE_MAX - TEXT_ACCESS_TAIL_MAX;
+    append_text_value(out, "path", entry->path, path_end > out->len ? path_end - out->len : 0);
     line_append_str(out, " tenant=");
-    line_append_text(out, or_dash(entry->tenant));
+    append_text_value(out, "tenant", entry->tenant, SHORT_VALUE_MAX);
     line_append_str(out, " principal=");
-    line_append_text(out, or_dash(entry->principal));
+    append_text_value(out, "principal", entry->principal, SHORT_VALUE_MAX);
     line_append_str(out, " key=");
-    line_append_text(out, or_dash(entry->key_id));
+    append_text_value(out, "key", entry->key_id, SHORT_VALUE_MAX);
     line_append_str(out, " status=");
     line_append_uint(out, (uint64_t)(entry->status > 0 ? entry->status : 0));
     line_append_str(out, " events=");
@@ -255,12 +386,31 @@ static void write_access_text(line *out, const ei_log_access_entry *entry) {
     line_append_str(out, " duration_ms=");
     line_append_duration(out, entry->duration_us);
     line_append_str(out, " route=");
-    line_append_text(out, or_dash(entry->route));
+    append_text_value(out, "route", entry->route, SHORT_VALUE_MAX);
     line_append_str(out, " trace_id=");
-    line_append_text(out, or_dash(entry->trace_id));
+    append_text_value(out, "trace_id", entry->trace_id, SHORT_VALUE_MAX);
+
+    /* The problem comes after "truncated=", so whether it fits is measured
+     * before either is written. */
+    if (entry->problem && escaped_length(entry->problem, ESCAPE_TEXT_PROBLEM) > PROBLEM_MAX)
+        line_mark_cut(out, "problem");
+    if (out->cut_count > 0) {
+        line_append_str(out, " truncated=");
+        for (size_t i = 0; i < out->cut_count; i++) {
+            if (i > 0) line_append(out, ",", 1);
+            line_append_str(out, out->cut[i]);
+        }
+    }
+
+    /* The problem is free text written by the server, last on the line
+     * after ": ". Its spaces stay, to keep it readable, because nothing
+     * after it is parsed as a field. No value before it contains a space,
+     * so the first ": " after "trace_id=" starts it. Its backslashes are
+     * escaped so that it cannot fake an escaped control character. */
     if (entry->problem) {
         line_append_str(out, ": ");
-        line_append_text(out, entry->problem);
+        line_append_escaped(out, entry->problem, ESCAPE_TEXT_PROBLEM,
+                            value_end(out, PROBLEM_MAX));
     }
 }
 
@@ -268,22 +418,33 @@ static const char *or_null(const char *s) {
     return s && s[0] ? s : NULL;
 }
 
+/* Writes the access line's JSON members: the fixed-size ones first, then
+ * the long ones within their budgets, so that a long value is cut rather
+ * than the members after it. The path comes last because a client
+ * controls its length, while the problem is server text. */
 static void write_access_json(line *out, const ei_log_access_entry *entry) {
-    char message[MESSAGE_MAX];
-    snprintf(message, sizeof(message), "%s %s %d", or_dash(entry->method), or_dash(entry->path),
-             entry->status);
-    line_append_json_member(out, "message", message);
-    line_append_json_member(out, "method", or_null(entry->method));
-    line_append_json_member(out, "path", or_null(entry->path));
-    line_append_json_member(out, "route", or_null(entry->route));
-    line_append_json_member(out, "tenant", or_null(entry->tenant));
-    line_append_json_member(out, "principal", or_null(entry->principal));
-    line_append_json_member(out, "key_id", or_null(entry->key_id));
     line_printf(out, ",\"status\":%d,\"events\":%zu,\"duration_ms\":", entry->status,
                 entry->events);
     line_append_duration(out, entry->duration_us);
-    line_append_json_member(out, "trace_id", or_null(entry->trace_id));
-    if (entry->problem) line_append_json_member(out, "problem", entry->problem);
+    line_append_json_member(out, "trace_id", or_null(entry->trace_id), SHORT_VALUE_MAX, false);
+    line_append_json_member(out, "method", or_null(entry->method), SHORT_VALUE_MAX, false);
+    line_append_json_member(out, "route", or_null(entry->route), SHORT_VALUE_MAX, false);
+    line_append_json_member(out, "tenant", or_null(entry->tenant), SHORT_VALUE_MAX, false);
+    line_append_json_member(out, "principal", or_null(entry->principal), SHORT_VALUE_MAX,
+                            false);
+    line_append_json_member(out, "key_id", or_null(entry->key_id), SHORT_VALUE_MAX, false);
+
+    /* The message repeats the path, which has a member of its own, so the
+     * message gets the smaller budget. A message longer than the buffer is
+     * longer than that budget. */
+    char message[ACCESS_MESSAGE_MAX + 1];
+    int n = snprintf(message, sizeof(message), "%s %s %d", or_dash(entry->method),
+                     or_dash(entry->path), entry->status);
+    line_append_json_member(out, "message", message, ACCESS_MESSAGE_MAX,
+                            n >= (int)sizeof(message));
+    if (entry->problem)
+        line_append_json_member(out, "problem", entry->problem, PROBLEM_MAX, false);
+    line_append_json_member(out, "path", or_null(entry->path), LINE_MAX, false);
 }
 
 void ei_log_access(ei_log_level level, const ei_log_access_entry *entry) {

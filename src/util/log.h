@@ -15,6 +15,13 @@
  * that object. Level and format can change while other threads log, as a
  * configuration reload does.
  *
+ * No logged text can split a line. Text lines write control characters as
+ * \xNN, and the values of a text access line also their spaces (\x20) and
+ * backslashes (\x5c), so that a value cannot forge another field. A value
+ * too long for the line is cut at a character boundary. A JSON line names
+ * the cut members in "truncated":[...], a text access line in a
+ * "truncated=" field; a cut text message carries no mark.
+ *
  * Safe to call from any thread: each line is written with one write(2). */
 #ifndef EI_LOG_H
 #define EI_LOG_H

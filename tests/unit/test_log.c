@@ -88,6 +88,39 @@ static char *member_text(ei_json_doc *doc, ei_arena *arena, const char *name) {
                             doc->nodes[at].end - doc->nodes[at].start);
 }
 
+/* Returns prefix followed by count copies of unit (caller frees). */
+static char *repeat(const char *prefix, const char *unit, size_t count) {
+    size_t prefix_len = strlen(prefix);
+    size_t unit_len = strlen(unit);
+    char *s = ei_xmalloc(prefix_len + unit_len * count + 1);
+    memcpy(s, prefix, prefix_len);
+    for (size_t i = 0; i < count; i++) memcpy(s + prefix_len + i * unit_len, unit, unit_len);
+    s[prefix_len + unit_len * count] = '\0';
+    return s;
+}
+
+/* Writes entry as one access line and returns it (caller frees), failing
+ * the test unless it is exactly one line. */
+static char *access_line(const ei_log_access_entry *entry) {
+    capture cap;
+    capture_start(&cap);
+    ei_log_access(EI_LOG_INFO, entry);
+    char *text = capture_finish(&cap);
+
+    size_t len = strlen(text);
+    assert_true(len > 0);
+    assert_int_equal(text[len - 1], '\n');
+    assert_null(memchr(text, '\n', len - 1));
+    return text;
+}
+
+/* Returns how often needle occurs in haystack. */
+static size_t count_occurrences(const char *haystack, const char *needle) {
+    size_t count = 0;
+    for (const char *at = strstr(haystack, needle); at; at = strstr(at + 1, needle)) count++;
+    return count;
+}
+
 static void text_line_has_time_level_and_component(void **state) {
     (void)state;
     capture cap;
@@ -177,8 +210,12 @@ static void json_long_message_stays_valid(void **state) {
     char *text = capture_finish(&cap);
 
     ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
     parse_line(&doc, text, strlen(text) - 1);
+    assert_string_equal(member_text(&doc, &arena, "truncated"), "[\"message\"]");
     ei_json_free(&doc);
+    ei_arena_free(&arena);
     free(text);
     free(message);
 }
@@ -223,6 +260,7 @@ static void json_access_line_has_structured_fields(void **state) {
     assert_string_equal(member_string(&doc, &arena, "trace_id"),
                         "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_null(member_text(&doc, &arena, "problem"));
+    assert_null(member_text(&doc, &arena, "truncated"));
     ei_json_free(&doc);
     ei_arena_free(&arena);
     free(text);
@@ -286,6 +324,175 @@ static void text_access_line_keeps_its_layout(void **state) {
     free(text);
 }
 
+static void json_access_long_path_keeps_trace_id(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    /* 2000 newlines, each written as \u000a: 12,000 bytes escaped. */
+    char *path = repeat("/acme/", "\n", 2000);
+    ei_log_access_entry entry = {
+        .method = "POST",
+        .path = path,
+        .tenant = "acme",
+        .status = 404,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+    };
+    char *text = access_line(&entry);
+
+    ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
+    parse_line(&doc, text, strlen(text) - 1);
+    assert_string_equal(member_string(&doc, &arena, "trace_id"),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(member_string(&doc, &arena, "tenant"), "acme");
+    assert_string_equal(member_text(&doc, &arena, "status"), "404");
+    /* The path fits whole; only the message, which repeats it, is cut. */
+    assert_string_equal(member_string(&doc, &arena, "path"), path);
+    assert_string_equal(member_text(&doc, &arena, "truncated"), "[\"message\"]");
+    ei_json_free(&doc);
+    ei_arena_free(&arena);
+    free(text);
+    free(path);
+}
+
+static void json_access_cut_path_is_marked(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    /* Far more than a line holds, of newlines and three-byte characters
+     * (U+20AC), which a cut must not split. */
+    char *path = repeat("/acme/", "\n\xe2\x82\xac", 10000);
+    ei_log_access_entry entry = {
+        .method = "GET",
+        .path = path,
+        .status = 404,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+        .problem = "connection closed",
+    };
+    char *text = access_line(&entry);
+
+    ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
+    parse_line(&doc, text, strlen(text) - 1);
+    assert_string_equal(member_string(&doc, &arena, "trace_id"),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(member_string(&doc, &arena, "problem"), "connection closed");
+    const char *logged = member_string(&doc, &arena, "path");
+    assert_non_null(logged);
+    assert_true(strlen(logged) > 1000);
+    assert_true(strlen(logged) < strlen(path));
+    assert_memory_equal(logged, path, strlen(logged));
+    assert_string_equal(member_text(&doc, &arena, "truncated"), "[\"message\",\"path\"]");
+    ei_json_free(&doc);
+    ei_arena_free(&arena);
+    free(text);
+    free(path);
+}
+
+static void json_access_long_tenant_keeps_status(void **state) {
+    (void)state;
+    ei_log_set_format(EI_LOG_FORMAT_JSON);
+    char *tenant = repeat("", "\"", 20000);
+    ei_log_access_entry entry = {
+        .method = "POST",
+        .path = "/t/produce",
+        .tenant = tenant,
+        .status = 401,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+    };
+    char *text = access_line(&entry);
+
+    ei_json_doc doc;
+    ei_arena arena;
+    ei_arena_init(&arena);
+    parse_line(&doc, text, strlen(text) - 1);
+    assert_string_equal(member_text(&doc, &arena, "status"), "401");
+    assert_string_equal(member_string(&doc, &arena, "path"), "/t/produce");
+    assert_string_equal(member_string(&doc, &arena, "trace_id"),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(member_text(&doc, &arena, "truncated"), "[\"tenant\"]");
+    ei_json_free(&doc);
+    ei_arena_free(&arena);
+    free(text);
+    free(tenant);
+}
+
+static void text_access_path_cannot_forge_fields(void **state) {
+    (void)state;
+    ei_log_access_entry entry = {
+        .method = "POST",
+        .path = "/x tenant=acme principal=admin status=200/produce",
+        .tenant = "x",
+        .status = 404,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+    };
+    char *text = access_line(&entry);
+
+    assert_non_null(strstr(text, " POST /x\\x20tenant=acme\\x20principal=admin\\x20status=200"
+                                 "/produce tenant=x principal=- "));
+    assert_int_equal(count_occurrences(text, " tenant="), 1);
+    assert_int_equal(count_occurrences(text, " principal="), 1);
+    assert_int_equal(count_occurrences(text, " status="), 1);
+    free(text);
+}
+
+static void text_access_backslash_differs_from_escape(void **state) {
+    (void)state;
+    ei_log_access_entry entry = {
+        .method = "GET",
+        .path = "/a\\x0a",
+        .tenant = "b\\c",
+        .status = 404,
+    };
+    char *literal = access_line(&entry);
+    entry.path = "/a\n";
+    char *newline = access_line(&entry);
+
+    assert_non_null(strstr(literal, " GET /a\\x5cx0a tenant=b\\x5cc "));
+    assert_non_null(strstr(newline, " GET /a\\x0a tenant=b\\x5cc "));
+    free(literal);
+    free(newline);
+}
+
+static void text_access_problem_keeps_spaces(void **state) {
+    (void)state;
+    ei_log_access_entry entry = {
+        .method = "GET",
+        .path = "/a",
+        .status = 0,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+        .problem = "closed early \\x0a\n(code 2)",
+    };
+    char *text = access_line(&entry);
+
+    assert_non_null(strstr(text, " trace_id=4bf92f3577b34da6a3ce929d0e0e4736: "
+                                 "closed early \\x5cx0a\\x0a(code 2)\n"));
+    free(text);
+}
+
+static void text_access_long_path_keeps_trace_id(void **state) {
+    (void)state;
+    char *path = repeat("/", " ", 20000);
+    char *problem = repeat("", "p", 2000);
+    ei_log_access_entry entry = {
+        .method = "GET",
+        .path = path,
+        .status = 404,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+        .problem = problem,
+    };
+    char *text = access_line(&entry);
+
+    assert_non_null(strstr(text, " status=404 "));
+    assert_non_null(strstr(text, " trace_id=4bf92f3577b34da6a3ce929d0e0e4736 "
+                                 "truncated=path,problem: ppp"));
+    /* The path is cut between two escapes, never inside one. */
+    assert_non_null(strstr(text, "\\x20\\x20 tenant=- "));
+    free(text);
+    free(problem);
+    free(path);
+}
+
 static void access_duration_has_three_decimals(void **state) {
     (void)state;
     static const struct {
@@ -335,6 +542,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(json_access_line_has_structured_fields, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(json_access_line_writes_null_for_missing, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(text_access_line_keeps_its_layout, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_access_long_path_keeps_trace_id, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_access_cut_path_is_marked, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(json_access_long_tenant_keeps_status, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_access_path_cannot_forge_fields, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_access_backslash_differs_from_escape, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_access_problem_keeps_spaces, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_access_long_path_keeps_trace_id, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(level_and_format_names_parse, reset_logger, reset_logger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
