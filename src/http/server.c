@@ -34,7 +34,9 @@ static int64_t now_ns(void) {
 
 /* Returns the path of an absolute-form request target
  * ("http://host:port/path"), which HTTP/1.1 servers must accept (RFC 9112,
- * section 3.2.2), and any other target unchanged. */
+ * section 3.2.2), and any other target unchanged. Returns NULL for an
+ * absolute form without a host or with user information ("user@host"),
+ * which RFC 9110 (sections 4.2.1 and 4.2.4) has recipients reject. */
 static const char *origin_form(const char *url) {
     size_t scheme_len;
     if (strncasecmp(url, "http://", 7) == 0)
@@ -43,8 +45,11 @@ static const char *origin_form(const char *url) {
         scheme_len = 8;
     else
         return url;
-    const char *path = strchr(url + scheme_len, '/');
-    return path ? path : "/";
+    const char *authority = url + scheme_len;
+    size_t authority_len = strcspn(authority, "/?#");
+    if (authority_len == 0 || memchr(authority, '@', authority_len)) return NULL;
+    const char *path = authority + authority_len;
+    return *path == '/' ? path : "/";
 }
 
 /* Strips the base path; returns NULL when the path is outside it. */
@@ -245,6 +250,11 @@ static enum MHD_Result begin_request(ei_request *req, const char *url) {
     }
 
     url = origin_form(url);
+    if (!url)
+        return ei_http_send_problem(req, 400, "invalid-target", "Invalid request target",
+                                    "an absolute-form target needs a host and no user "
+                                    "information, as in http://host/tenant/produce",
+                                    NULL);
     const char *path = route_path(config, url);
 
     /* Answering before the body is read makes libmicrohttpd close the

@@ -129,8 +129,9 @@ typedef enum escaping {
     ESCAPE_JSON,         /* the inside of a JSON string */
 } escaping;
 
-/* The longest escaped form of one character: "\u00XX" or "\ufffd". */
-#define ESCAPED_CHAR_MAX 6
+/* The longest escaped form of one character: U+2028 in text, written as
+ * "\xe2\x80\xa8". */
+#define ESCAPED_CHAR_MAX 12
 
 static const char hex_digits[] = "0123456789abcdef";
 
@@ -149,16 +150,24 @@ static size_t escape_char(const unsigned char *p, size_t left, escaping mode,
     size_t len = utf8_sequence_length(p, left);
 
     if (mode != ESCAPE_JSON) {
-        /* Bytes that are not UTF-8 pass through one at a time, as sent. */
+        /* Bytes that are not UTF-8 are written as \xNN, one at a time, and
+         * so are the characters that some tools read as line breaks: the
+         * C1 controls (U+0080 to U+009F, NEL among them) and U+2028 and
+         * U+2029. */
         *used = len ? len : 1;
-        if (*used == 1 && text_needs_escape(*p, mode)) {
-            memcpy(escaped, "\\x", 2);
-            escaped[2] = hex_digits[*p >> 4];
-            escaped[3] = hex_digits[*p & 0xf];
-            return 4;
+        bool escape = len == 0 || (len == 1 && text_needs_escape(*p, mode)) ||
+                      (len == 2 && p[0] == 0xc2 && p[1] < 0xa0) ||
+                      (len == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9));
+        if (!escape) {
+            memcpy(escaped, p, *used);
+            return *used;
         }
-        memcpy(escaped, p, *used);
-        return *used;
+        for (size_t i = 0; i < *used; i++) {
+            memcpy(escaped + 4 * i, "\\x", 2);
+            escaped[4 * i + 2] = hex_digits[p[i] >> 4];
+            escaped[4 * i + 3] = hex_digits[p[i] & 0xf];
+        }
+        return 4 * *used;
     }
 
     /* JSON: bytes that are not UTF-8 become U+FFFD, so the line stays valid

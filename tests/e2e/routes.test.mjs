@@ -139,6 +139,24 @@ describe('base path', () => {
         assert.equal(stored.record.tenant, 'base-tenant');
     });
 
+    test('absolute-form targets without a host or with user information get 400', async () => {
+        const checkNothingStored = await expectNothingStored(server.dataDir);
+        for (const target of [`http://${BASE}/base-tenant/produce`, `http://user@127.0.0.1${BASE}/base-tenant/produce`]) {
+            const event = structuredEvent();
+            const body = JSON.stringify(event);
+            const head = rawHead('POST', target, [
+                ['Content-Type', 'application/cloudevents+json'],
+                ['Content-Length', String(Buffer.byteLength(body))],
+            ]);
+
+            const res = await sendRaw(server.port, head, body);
+
+            const problem = assertProblem(res, { status: 400 });
+            assert.equal(problem.type, 'urn:event-issuer:problem:invalid-target', target);
+        }
+        await checkNothingStored();
+    });
+
     test('produce without base path is 404', async () => {
         const checkNothingStored = await expectNothingStored(server.dataDir);
 

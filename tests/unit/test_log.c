@@ -454,6 +454,21 @@ static void text_access_backslash_differs_from_escape(void **state) {
     free(newline);
 }
 
+/* Invalid UTF-8 and the characters that some tools read as line breaks
+ * (NEL, U+2028) are escaped too; other UTF-8 is written as it is. */
+static void text_access_escapes_unicode_line_breaks(void **state) {
+    (void)state;
+    ei_log_access_entry entry = {
+        .method = "GET",
+        .path = "/a\x7f" "b\xc2\x85" "c\xe2\x80\xa8" "d\xff" "e\xc3\xa9",
+        .status = 404,
+    };
+    char *text = access_line(&entry);
+
+    assert_non_null(strstr(text, " GET /a\\x7fb\\xc2\\x85c\\xe2\\x80\\xa8d\\xffe\xc3\xa9 tenant="));
+    free(text);
+}
+
 static void text_access_problem_keeps_spaces(void **state) {
     (void)state;
     ei_log_access_entry entry = {
@@ -547,6 +562,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(json_access_long_tenant_keeps_status, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(text_access_path_cannot_forge_fields, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(text_access_backslash_differs_from_escape, reset_logger, reset_logger),
+        cmocka_unit_test_setup_teardown(text_access_escapes_unicode_line_breaks, reset_logger,
+                                        reset_logger),
         cmocka_unit_test_setup_teardown(text_access_problem_keeps_spaces, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(text_access_long_path_keeps_trace_id, reset_logger, reset_logger),
         cmocka_unit_test_setup_teardown(level_and_format_names_parse, reset_logger, reset_logger),
