@@ -38,9 +38,8 @@ struct ei_counter_family {
     atomic_size_t series_count;
     _Atomic(series *) buckets[BUCKET_COUNT];
     /* Taken to create a series in a limited stage, so that a thread that
-     * finds the stage full has seen every series created in it; without
-     * it, a thread could count under "other" while another one creates
-     * the very series it looked for. */
+     * finds the stage full has seen every series created in it. Without it,
+     * a thread could count under "other" the series another one creates. */
     pthread_mutex_t create_mutex;
 };
 

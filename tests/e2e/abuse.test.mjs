@@ -6,7 +6,7 @@
 //
 // libmicrohttpd 0.9.75 behaviours the tests rely on: a connection idle for
 // --connection-timeout seconds is closed without a response, headers past
-// the connection's memory (--connection-memory) are answered 431, and a request
+// the connection's memory (--connection-memory) get 431, and a request
 // line without a target is closed without a response.
 
 import assert from 'node:assert/strict';

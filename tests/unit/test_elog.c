@@ -597,7 +597,7 @@ static void insert_foreign_record(const fixture *f, const char *topic, int64_t o
     sqlite3_close(db);
 }
 
-/* Produces b, c and d behind a request that holds the writer, so that the
+/* Produces b, c and d behind a request that blocks the writer, so that the
  * three share one commit. Returns the holding request once all four are done. */
 static test_request *produce_behind_gate(fixture *f, tracker *t, test_request *b,
                                          test_request *c, test_request *d) {
